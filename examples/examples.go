@@ -1,0 +1,25 @@
+// Package examples holds acceptance material: the YAML examples of the OpenShift documentation this project
+// is built from (docs/, verbatim but for the page's callout markers), embedded so that tests and the
+// embedded local default apply exactly these bytes.
+package examples
+
+import (
+	"embed"
+	"fmt"
+)
+
+//go:embed docs/*.yaml
+var docsFS embed.FS
+
+// MachineOSConfigLayeredImage is the docs' MachineOSConfig example (pool layered-image, `FROM configs AS
+// final`, imageBuilderType Job, push spec and secrets).
+const MachineOSConfigLayeredImage = "docs/machineosconfig-layered-image.yaml"
+
+// Doc returns the content of one embedded docs example, by its path (e.g. MachineOSConfigLayeredImage).
+func Doc(name string) ([]byte, error) {
+	raw, err := docsFS.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading example %s: %w", name, err)
+	}
+	return raw, nil
+}

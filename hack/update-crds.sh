@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Copies the CRDs this project serves from the pinned github.com/openshift/api module into manifests/crds.
+# One feature-set variant per kind (the module ships several; envtest must not see two of one kind).
+# Run after bumping the openshift/api pin in go.mod; commit the result.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+API=$(go list -m -f '{{.Dir}}' github.com/openshift/api)
+OUT=$ROOT/manifests/crds
+rm -rf "$OUT"; mkdir -p "$OUT"
+while read -r dir file; do
+  install -m 0644 "$API/$dir/zz_generated.crd-manifests/$file" "$OUT/$file"
+done <<'LIST'
+machineconfiguration/v1 0000_80_machine-config_01_machineconfigs.crd.yaml
+machineconfiguration/v1 0000_80_machine-config_01_machineconfigpools-SelfManagedHA.crd.yaml
+machineconfiguration/v1 0000_80_machine-config_01_machineosconfigs.crd.yaml
+machineconfiguration/v1 0000_80_machine-config_01_machineosbuilds.crd.yaml
+machineconfiguration/v1 0000_80_machine-config_01_machineconfignodes-SelfManagedHA-Default.crd.yaml
+machineconfiguration/v1 0000_80_machine-config_01_controllerconfigs-Default.crd.yaml
+machineconfiguration/v1 0000_80_machine-config_01_pinnedimagesets.crd.yaml
+operator/v1 0000_80_machine-config_01_machineconfigurations.crd.yaml
+config/v1 0000_10_config-operator_01_imagedigestmirrorsets.crd.yaml
+config/v1 0000_10_config-operator_01_imagetagmirrorsets.crd.yaml
+config/v1 0000_10_config-operator_01_images.crd.yaml
+operator/v1alpha1 0000_10_config-operator_01_imagecontentsourcepolicies.crd.yaml
+LIST
+echo "copied $(ls "$OUT" | wc -l) CRDs from $API" >&2

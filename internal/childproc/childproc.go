@@ -1,0 +1,89 @@
+// Package childproc runs the long-lived helper processes of the local environment (kube-controller-manager,
+// the OCI registry): each in its own process group, with output to a log file, stopped with SIGTERM and,
+// past a grace period, SIGKILL — so a stopped test leaves no process behind.
+package childproc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// Process is a started child process.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	log  *os.File
+}
+
+// Start runs path with args, appending its stdout and stderr to logPath (and to extra, when not nil).
+func Start(path string, args []string, logPath string, extra io.Writer) (*Process, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening log %s: %w", logPath, err)
+	}
+	var out io.Writer = logf
+	if extra != nil {
+		out = io.MultiWriter(logf, extra)
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	// Pdeathsig kills the child if this process dies without stopping it. Linux sends it when the *thread*
+	// that forked the child exits, so the fork happens on a locked thread that lives until the child exits.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p := &Process{cmd: cmd, done: make(chan struct{}), log: logf}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine, after the child
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("starting %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Exited returns a channel closed when the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.done }
+
+// ExitErr returns the process's exit error once Exited is closed.
+func (p *Process) ExitErr() error { return p.err }
+
+// Stop sends SIGTERM to the process group and waits up to grace before sending SIGKILL. A process that
+// exits because of the signal is not an error.
+func (p *Process) Stop(grace time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	pgid := -p.cmd.Process.Pid
+	if err := syscall.Kill(pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signalling process %d: %w", p.cmd.Process.Pid, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(grace):
+	}
+	_ = syscall.Kill(pgid, syscall.SIGKILL)
+	<-p.done
+	return nil
+}

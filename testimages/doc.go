@@ -1,0 +1,10 @@
+// Package testimages builds the tiny base "OS" images that tests and the embedded local default layer on.
+// No registry on the internet is reachable here, so the base is made locally: a merged-/usr busybox-static
+// rootfs shaped like an RHCOS image (os-release, the core user, systemd unit directories, bootc/ostree
+// labels) plus stand-ins for the tools layered Containerfiles call — `ostree container commit`, `dnf`,
+// `rpm-ostree install`, `systemctl enable` — and a small local package set, so the docs' Containerfiles
+// (`dnf install -y cowsay && dnf clean all && ostree container commit`) build unchanged and offline.
+//
+// The image is written reproducibly (fixed timestamps, sorted entries) as an OCI layout in a per-machine
+// cache keyed by its inputs, and pushed to a registry with containers/image preserving its digest.
+package testimages
