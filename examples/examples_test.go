@@ -3,8 +3,6 @@ package examples
 import (
 	"bytes"
 	"context"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,19 +13,6 @@ import (
 	"github.com/imagemode/imagemode/internal/controlplane"
 )
 
-// kubectl runs the kubectl built with the control plane against cp, the way a user applies the docs' YAML.
-func kubectl(t *testing.T, cp *controlplane.ControlPlane, stdin []byte, args ...string) (string, error) {
-	t.Helper()
-	assets, err := controlplane.AssetsDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(assets, "kubectl"), append([]string{"--kubeconfig", cp.KubeconfigPath}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
 // TestDocsMachineOSConfigAppliesUnchanged applies the docs' MachineOSConfig with kubectl, byte for byte, and
 // reads it back typed: every field the docs set is stored.
 func TestDocsMachineOSConfigAppliesUnchanged(t *testing.T) {
@@ -36,7 +21,7 @@ func TestDocsMachineOSConfigAppliesUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := kubectl(t, cp, raw, "apply", "-f", "-")
+	out, err := cp.Kubectl(context.Background(), raw, "apply", "-f", "-")
 	if err != nil {
 		t.Fatalf("kubectl apply: %v\n%s", err, out)
 	}
@@ -65,7 +50,7 @@ func TestDocsMachineOSConfigAppliesUnchanged(t *testing.T) {
 		t.Errorf("containerFile not stored as written: %+v", s.Containerfile)
 	}
 	// Applying the same file again changes nothing.
-	if out, err := kubectl(t, cp, raw, "apply", "-f", "-"); err != nil || !strings.Contains(out, "unchanged") {
+	if out, err := cp.Kubectl(context.Background(), raw, "apply", "-f", "-"); err != nil || !strings.Contains(out, "unchanged") {
 		t.Errorf("second apply: %v: %s", err, out)
 	}
 }

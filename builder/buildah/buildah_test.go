@@ -96,3 +96,66 @@ func TestTwoStageBuildPushAndInspect(t *testing.T) {
 		t.Errorf("anonymous inspect: got %v, want an authentication error", err)
 	}
 }
+
+// TestDocsContainerfileStepsAndFailures runs Containerfile steps from the docs on the test base — the
+// rpm-ostree install + systemctl enable example must work — and checks that a RUN that fails (unknown
+// package) fails the build with dnf's own message and leaves no container behind.
+func TestDocsContainerfileStepsAndFailures(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	reg := localregistry.StartForTest(t)
+	sys := reg.SystemContext()
+	base, err := testimages.Push(ctx, sys, testimages.Options{}, reg.Ref("testimages/base", ":latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := buildah.OpenStore(buildah.StoreOptions{Root: filepath.Join(t.TempDir(), "storage")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := buildah.CloseStore(store); err != nil {
+			t.Errorf("closing store: %v", err)
+		}
+	})
+	build := func(t *testing.T, body string) (string, error) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("FROM "+base+"\n"+body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		_, err := buildah.Build(ctx, store, buildah.BuildOptions{ContextDir: dir, Containerfile: "Containerfile",
+			Tag: "localhost/steps:test", SystemContext: sys, Output: &log})
+		return log.String(), err
+	}
+
+	t.Run("rpm-ostree install and systemctl enable", func(t *testing.T) {
+		log, err := build(t, "RUN rpm-ostree install rng-tools && systemctl enable rngd && rpm-ostree cleanup -m && ostree container commit\n"+
+			"RUN test -L /etc/systemd/system/multi-user.target.wants/rngd.service && test -x /usr/sbin/rngd\n")
+		if err != nil {
+			t.Fatalf("build: %v\n%s", err, log)
+		}
+	})
+	t.Run("unknown package fails the build", func(t *testing.T) {
+		log, err := build(t, "RUN dnf install -y no-such-package && ostree container commit\n")
+		if err == nil {
+			t.Fatalf("build with an unknown package succeeded:\n%s", log)
+		}
+		if !strings.Contains(log, "No match for argument: no-such-package") {
+			t.Errorf("build log lacks dnf's message:\n%s", log)
+		}
+		ctrs, err := store.Containers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ctrs) != 0 {
+			t.Errorf("%d working containers left after a failed build", len(ctrs))
+		}
+	})
+	t.Run("a package from an unreachable URL fails like an offline dnf", func(t *testing.T) {
+		log, err := build(t, "RUN dnf update -y https://example.com/files/systemd-252-46.el9_4.x86_64.rpm\n")
+		if err == nil || !strings.Contains(log, "Curl error (6)") {
+			t.Fatalf("want an offline failure, got %v:\n%s", err, log)
+		}
+	})
+}

@@ -1,0 +1,99 @@
+// Command imagemode-local runs the embedded local default: a real control plane, a TLS+auth registry and
+// the test base OS image on this machine, and the docs' MachineOSConfig story on them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imagemode/imagemode/internal/localenv"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "imagemode-local",
+		Short:         "Run imagemode on this machine: control plane, registry, base image and the docs' story",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(newDemoCommand())
+	return root
+}
+
+func newDemoCommand() *cobra.Command {
+	var stateDir string
+	var keep, verbose bool
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Bring up the local default and run the docs' MachineOSConfig story, timing each step",
+		Long: "demo starts etcd, kube-apiserver and kube-controller-manager, a TLS+auth OCI registry and the test base\n" +
+			"OS image, creates the namespace, secrets and pools the docs assume, applies the docs' MachineOSConfig\n" +
+			"with kubectl and shows it stored. It stops everything it started at the end, or with --keep stays up\n" +
+			"until interrupted. It exits non-zero if any step fails.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDemo(ctx, cmd, stateDir, keep, verbose)
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", filepath.Join(".local", "demo"), "directory for state and logs (emptied first)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep everything running after the story until interrupted")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print the control plane's and registry's logs")
+	return cmd
+}
+
+func runDemo(ctx context.Context, cmd *cobra.Command, stateDir string, keep, verbose bool) error {
+	out := cmd.OutOrStdout()
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(abs); err != nil {
+		return fmt.Errorf("emptying state directory: %w", err)
+	}
+	opts := localenv.Options{StateDir: abs}
+	if verbose {
+		opts.Logs = cmd.ErrOrStderr()
+	}
+	env, err := localenv.New(opts)
+	if err != nil {
+		return err
+	}
+	steps := &localenv.Steps{Out: out}
+	demoErr := env.Demo(ctx, steps)
+	fmt.Fprintln(out)
+	steps.Summary()
+	if demoErr == nil && keep {
+		fmt.Fprintf(out, "\nEverything is running; interrupt (Ctrl-C) to stop it.\n  export KUBECONFIG=%s\n  registry: https://%s (user %s, auth file %s, CA dir %s)\n",
+			env.ControlPlane.KubeconfigPath, env.Registry.Host, env.Registry.Username, env.Registry.AuthFile, env.Registry.CertDir)
+		<-ctx.Done()
+	}
+	stopErr := env.Stop()
+	if demoErr != nil {
+		fmt.Fprintf(out, "\nlogs are in %s\n", abs)
+		return demoErr
+	}
+	if stopErr != nil {
+		return fmt.Errorf("stopping: %w", stopErr)
+	}
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if !keep {
+		return os.RemoveAll(abs)
+	}
+	return nil
+}

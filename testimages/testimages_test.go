@@ -1,0 +1,122 @@
+package testimages
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestAppletPath(t *testing.T) {
+	tests := []struct{ name, line, want string }{
+		{name: "bin goes to usr/bin", line: "bin/sh", want: "usr/bin/sh"},
+		{name: "sbin goes to usr/sbin", line: "sbin/ip", want: "usr/sbin/ip"},
+		{name: "usr/bin stays", line: "usr/bin/awk", want: "usr/bin/awk"},
+		{name: "usr/sbin stays", line: "usr/sbin/chroot", want: "usr/sbin/chroot"},
+		{name: "bare name goes to usr/bin", line: "linuxrc", want: "usr/bin/linuxrc"},
+		{name: "blank line", line: "  ", want: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, appletPath(tc.line))
+		})
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	tests := []struct {
+		name string
+		path string
+		want int64
+	}{
+		{name: "stand-in program", path: "usr/bin/ostree", want: 0o755},
+		{name: "package program in sbin", path: "usr/share/testrepo/rng-tools/usr/sbin/rngd", want: 0o755},
+		{name: "unit file", path: "usr/share/testrepo/rng-tools/usr/lib/systemd/system/rngd.service", want: 0o644},
+		{name: "etc file", path: "etc/passwd", want: 0o644},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, fileMode(tc.path))
+		})
+	}
+}
+
+// TestLayoutIsReproducible builds the base twice into separate caches: the same inputs give the same
+// manifest digest, another version gives another, and a cached layout is reused.
+func TestLayoutIsReproducible(t *testing.T) {
+	a, err := BuildLayout(Options{CacheDir: t.TempDir()})
+	require.NoError(t, err)
+	b, err := BuildLayout(Options{CacheDir: t.TempDir()})
+	require.NoError(t, err)
+	assert.Equal(t, a.ManifestDigest, b.ManifestDigest, "same inputs must give the same image")
+
+	other, err := BuildLayout(Options{CacheDir: t.TempDir(), Version: "9.6.20261115-0"})
+	require.NoError(t, err)
+	assert.NotEqual(t, a.ManifestDigest, other.ManifestDigest, "another version must give another image")
+
+	again, err := BuildLayout(Options{CacheDir: filepath.Dir(a.Dir)})
+	require.NoError(t, err)
+	assert.Equal(t, a.Dir, again.Dir, "a cached layout is reused")
+}
+
+// TestRootfsContent reads the layer back and checks what layered Containerfiles rely on.
+func TestRootfsContent(t *testing.T) {
+	l, err := BuildLayout(Options{CacheDir: t.TempDir()})
+	require.NoError(t, err)
+	files := layerEntries(t, l)
+
+	for _, p := range []string{"usr/bin/ostree", "usr/bin/dnf", "usr/bin/rpm-ostree", "usr/bin/systemctl", "usr/bin/busybox"} {
+		h, ok := files[p]
+		if assert.True(t, ok, "%s missing", p) {
+			assert.Equal(t, byte(tar.TypeReg), h.Typeflag, p)
+			assert.Equal(t, int64(0o755), h.Mode, "%s must be executable", p)
+		}
+	}
+	sh, ok := files["usr/bin/sh"]
+	require.True(t, ok, "/bin/sh (via usr/bin/sh) missing")
+	assert.Equal(t, "/usr/bin/busybox", sh.Linkname)
+	assert.Equal(t, "usr/bin", files["bin"].Linkname, "merged /usr: /bin is a link")
+	assert.Contains(t, files, "usr/share/testrepo/cowsay/usr/bin/cowsay", "the docs' cowsay package must be installable")
+	assert.Equal(t, int64(0o1777), files["tmp"].Mode)
+	for name, h := range files {
+		assert.Equal(t, 0, h.Uid, "%s owned by root", name)
+		assert.True(t, h.ModTime.Equal(epoch), "%s has the fixed timestamp", name)
+	}
+}
+
+func layerEntries(t *testing.T, l *Layout) map[string]*tar.Header {
+	t.Helper()
+	var layerDigest digest.Digest
+	entries, err := os.ReadDir(filepath.Join(l.Dir, "blobs", "sha256"))
+	require.NoError(t, err)
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(l.Dir, "blobs", "sha256", e.Name()))
+		require.NoError(t, err)
+		if len(raw) > 2 && raw[0] == 0x1f && raw[1] == 0x8b {
+			layerDigest = digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		}
+	}
+	require.NotEmpty(t, layerDigest, "no gzip layer in the layout")
+	raw, err := os.ReadFile(filepath.Join(l.Dir, "blobs", "sha256", layerDigest.Encoded()))
+	require.NoError(t, err)
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	require.NoError(t, err)
+	tr := tar.NewReader(zr)
+	out := map[string]*tar.Header{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		out[filepath.Clean(h.Name)] = h
+	}
+	return out
+}
