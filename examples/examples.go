@@ -15,6 +15,14 @@ var docsFS embed.FS
 // final`, imageBuilderType Job, push spec and secrets).
 const MachineOSConfigLayeredImage = "docs/machineosconfig-layered-image.yaml"
 
+// The docs' node disruption policy examples (MachineConfiguration/cluster spec.nodeDisruptionPolicy).
+const (
+	NodeDisruptionPolicySSHKey     = "docs/machineconfiguration-ndp-sshkey.yaml"
+	NodeDisruptionPolicyFiles      = "docs/machineconfiguration-ndp-files.yaml"
+	NodeDisruptionPolicyUnits      = "docs/machineconfiguration-ndp-units.yaml"
+	NodeDisruptionPolicyRegistries = "docs/machineconfiguration-ndp-registries.yaml"
+)
+
 // Doc returns the content of one embedded docs example, by its path (e.g. MachineOSConfigLayeredImage).
 func Doc(name string) ([]byte, error) {
 	raw, err := docsFS.ReadFile(name)

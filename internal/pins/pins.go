@@ -8,7 +8,6 @@ package pins
 
 import (
 	_ "github.com/BurntSushi/toml"                                              // registries.conf (render)
-	_ "github.com/coreos/ignition/v2/config/v3_5"                               // MachineConfig merge and validation (render)
 	_ "github.com/coreos/rpmostree-client-go/pkg/client"                        // rpm-ostree status JSON shapes (daemon)
 	_ "github.com/fsnotify/fsnotify"                                            // config drift monitor (daemon)
 	_ "github.com/google/renameio/v2"                                           // atomic host file writes (daemon)

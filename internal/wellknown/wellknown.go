@@ -1,0 +1,41 @@
+// Package wellknown defines, once, the strings this project shares with OpenShift's Machine Config Operator
+// and that users or other components can observe: label and annotation keys, values and object names.
+// Their values must match the reference implementation exactly (shared/reference/mco-behaviour.md).
+package wellknown
+
+// Group is the API group of MachineConfigs, pools and the layering objects.
+const Group = "machineconfiguration.openshift.io"
+
+// MachineConfig labels and annotations.
+const (
+	// RoleLabel selects MachineConfigs into pools (e.g. "worker").
+	RoleLabel = Group + "/role"
+	// GeneratedByControllerVersionAnnotation marks a MachineConfig written by a controller (rendered configs,
+	// generated registries configs); configs without it are user configs, whose osImageURL overrides the base.
+	GeneratedByControllerVersionAnnotation = Group + "/generated-by-controller-version"
+	// ReleaseImageVersionAnnotation carries the release version a rendered config was made for.
+	ReleaseImageVersionAnnotation = Group + "/release-image-version"
+	// OSImageURLOverriddenAnnotation is set on a rendered config whose osImageURL differs from the base.
+	OSImageURLOverriddenAnnotation = Group + "/os-image-url-overridden"
+	// RenderedPrefix starts every rendered MachineConfig's name: rendered-<pool>-<hash>.
+	RenderedPrefix = "rendered-"
+)
+
+// Node annotations written by the rollout and the daemon.
+const (
+	CurrentConfigAnnotation = Group + "/currentConfig"
+	DesiredConfigAnnotation = Group + "/desiredConfig"
+	CurrentImageAnnotation  = Group + "/currentImage"
+	DesiredImageAnnotation  = Group + "/desiredImage"
+	StateAnnotation         = Group + "/state"
+	ReasonAnnotation        = Group + "/reason"
+)
+
+// Built-in pool names.
+const (
+	MasterPool = "master"
+	WorkerPool = "worker"
+)
+
+// ForceFile makes the daemon skip validation and reboot; a MachineConfig may not write it.
+const ForceFile = "/run/machine-config-daemon-force"

@@ -1,0 +1,85 @@
+package disruption
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	opv1 "github.com/openshift/api/operator/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/imagemode/imagemode/examples"
+	"github.com/imagemode/imagemode/internal/controlplane"
+)
+
+// TestDocsPoliciesReachStatus applies each of the docs' node disruption policy examples with kubectl, as a
+// user does, and checks the status the controller writes: defaults merged with the user's policies.
+func TestDocsPoliciesReachStatus(t *testing.T) {
+	cp := controlplane.Start(t, controlplane.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	require.NoError(t, err)
+	require.NoError(t, (&PolicyStatusReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr))
+	mgrCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mgrCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	// The cluster's MachineConfiguration exists before users edit it, as on OpenShift.
+	require.NoError(t, cp.Client.Create(ctx, NewClusterMachineConfiguration()))
+	waitStatus(ctx, t, cp, func(s opv1.NodeDisruptionPolicyClusterStatus) bool {
+		return assert.ObjectsAreEqual(DefaultClusterPolicies(), s)
+	})
+
+	tests := []struct {
+		doc   string
+		check func(s opv1.NodeDisruptionPolicyClusterStatus) bool
+	}{
+		{examples.NodeDisruptionPolicySSHKey, func(s opv1.NodeDisruptionPolicyClusterStatus) bool {
+			return len(s.SSHKey.Actions) == 4 && s.SSHKey.Actions[0].Type == opv1.DrainStatusAction &&
+				s.SSHKey.Actions[3].Restart != nil && s.SSHKey.Actions[3].Restart.ServiceName == "crio.service"
+		}},
+		{examples.NodeDisruptionPolicyFiles, func(s opv1.NodeDisruptionPolicyClusterStatus) bool {
+			n := len(s.Files)
+			return n == len(DefaultClusterPolicies().Files)+2 && s.Files[n-2].Path == "/etc/chrony.conf" &&
+				s.Files[n-2].Actions[0].Reload.ServiceName == "chronyd.service" && s.Files[n-1].Path == "/var/run" &&
+				s.SSHKey.Actions[0].Type == opv1.NoneStatusAction // the previous apply's sshkey policy is gone
+		}},
+		{examples.NodeDisruptionPolicyUnits, func(s opv1.NodeDisruptionPolicyClusterStatus) bool {
+			return len(s.Units) == 1 && s.Units[0].Name == "auditd.service" && len(s.Units[0].Actions) == 4 &&
+				len(s.Files) == len(DefaultClusterPolicies().Files)
+		}},
+		{examples.NodeDisruptionPolicyRegistries, func(s opv1.NodeDisruptionPolicyClusterStatus) bool {
+			return len(s.Files) == len(DefaultClusterPolicies().Files) && s.Files[4].Path == "/etc/containers/registries.conf" &&
+				len(s.Files[4].Actions) == 1 && s.Files[4].Actions[0].Type == opv1.NoneStatusAction && len(s.Units) == 0
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.doc, func(t *testing.T) {
+			raw, err := examples.Doc(tc.doc)
+			require.NoError(t, err)
+			out, err := cp.Kubectl(ctx, raw, "apply", "-f", "-")
+			require.NoError(t, err, out)
+			waitStatus(ctx, t, cp, tc.check)
+		})
+	}
+}
+
+func waitStatus(ctx context.Context, t *testing.T, cp *controlplane.ControlPlane, ok func(opv1.NodeDisruptionPolicyClusterStatus) bool) {
+	t.Helper()
+	var last opv1.MachineConfiguration
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := cp.Client.Get(ctx, types.NamespacedName{Name: ClusterName}, &last); err != nil {
+			return false, err
+		}
+		return last.Status.ObservedGeneration == last.Generation && ok(last.Status.NodeDisruptionPolicyStatus.ClusterPolicies), nil
+	})
+	require.NoError(t, err, "status never matched; last: generation %d observed %d policies %+v", last.Generation,
+		last.Status.ObservedGeneration, last.Status.NodeDisruptionPolicyStatus.ClusterPolicies)
+}

@@ -1,0 +1,85 @@
+package machineconfig
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/coreos/go-semver/semver"
+	ign2 "github.com/coreos/ign-converter/translate/v24tov31"
+	ign2v4 "github.com/coreos/ignition/config/v2_4"
+	ign32translate "github.com/coreos/ignition/v2/config/v3_2/translate"
+	ign33translate "github.com/coreos/ignition/v2/config/v3_3/translate"
+	ign34translate "github.com/coreos/ignition/v2/config/v3_4/translate"
+	ign3 "github.com/coreos/ignition/v2/config/v3_5"
+	ign35translate "github.com/coreos/ignition/v2/config/v3_5/translate"
+	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+)
+
+// IgnitionVersion is the Ignition spec every config is converted to, and the version of merged configs.
+const IgnitionVersion = "3.5.0"
+
+// ErrUnsupportedIgnitionVersion is returned for an Ignition version this project cannot convert.
+var ErrUnsupportedIgnitionVersion = errors.New("unsupported Ignition version")
+
+// EmptyIgnition returns an empty config of IgnitionVersion.
+func EmptyIgnition() ign3types.Config {
+	return ign3types.Config{Ignition: ign3types.Ignition{Version: IgnitionVersion}}
+}
+
+// ParseIgnition parses raw Ignition JSON of spec 2.x or 3.0–3.5 into a 3.5 config. Empty input is an empty
+// config. Errors carry Ignition's own report, which names the offending field.
+func ParseIgnition(raw []byte) (ign3types.Config, error) {
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		return EmptyIgnition(), nil
+	}
+	var probe struct {
+		Ignition struct {
+			Version string `json:"version"`
+		} `json:"ignition"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return ign3types.Config{}, fmt.Errorf("parsing Ignition JSON: %w", err)
+	}
+	v, err := semver.NewVersion(probe.Ignition.Version)
+	if err != nil {
+		return ign3types.Config{}, fmt.Errorf("%w %q: %v", ErrUnsupportedIgnitionVersion, probe.Ignition.Version, err)
+	}
+	switch v.Major {
+	case 2:
+		return parseSpec2(raw)
+	case 3:
+		cfg, rpt, err := ign3.ParseCompatibleVersion(raw)
+		if err != nil {
+			if msg := strings.TrimSpace(rpt.String()); msg != "" {
+				return ign3types.Config{}, fmt.Errorf("parsing Ignition %s: %w: %s", v, err, msg)
+			}
+			return ign3types.Config{}, fmt.Errorf("parsing Ignition %s: %w", v, err)
+		}
+		return cfg, nil
+	default:
+		return ign3types.Config{}, fmt.Errorf("%w %s (want 2.x or 3.0–3.5)", ErrUnsupportedIgnitionVersion, v)
+	}
+}
+
+// parseSpec2 converts spec 2.x (through 2.4) to 3.1 with ign-converter, then up to 3.5.
+func parseSpec2(raw []byte) (ign3types.Config, error) {
+	cfg, rpt, err := ign2v4.Parse(raw)
+	if err != nil {
+		if msg := strings.TrimSpace(rpt.String()); msg != "" {
+			return ign3types.Config{}, fmt.Errorf("parsing Ignition spec 2: %w: %s", err, msg)
+		}
+		return ign3types.Config{}, fmt.Errorf("parsing Ignition spec 2: %w", err)
+	}
+	// Spec 2 names filesystems; the only one a MachineConfig may use is the root filesystem.
+	fsMap := map[string]string{"root": "/"}
+	if err := ign2.Check2_4(cfg, fsMap); err != nil {
+		return ign3types.Config{}, fmt.Errorf("converting Ignition spec 2 to 3: %w", err)
+	}
+	v31, err := ign2.Translate(cfg, fsMap)
+	if err != nil {
+		return ign3types.Config{}, fmt.Errorf("converting Ignition spec 2 to 3: %w", err)
+	}
+	return ign35translate.Translate(ign34translate.Translate(ign33translate.Translate(ign32translate.Translate(v31)))), nil
+}
