@@ -15,6 +15,10 @@ var docsFS embed.FS
 // final`, imageBuilderType Job, push spec and secrets).
 const MachineOSConfigLayeredImage = "docs/machineosconfig-layered-image.yaml"
 
+// ImageContentSourcePolicyUBI8Repo is the docs' ImageContentSourcePolicy example (six sources, disconnected
+// updates 11.4.5), whose registries.conf the docs show on a node.
+const ImageContentSourcePolicyUBI8Repo = "docs/imagecontentsourcepolicy-ubi8repo.yaml"
+
 // The docs' node disruption policy examples (MachineConfiguration/cluster spec.nodeDisruptionPolicy).
 const (
 	NodeDisruptionPolicySSHKey     = "docs/machineconfiguration-ndp-sshkey.yaml"

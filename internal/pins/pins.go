@@ -7,7 +7,6 @@
 package pins
 
 import (
-	_ "github.com/BurntSushi/toml"                                              // registries.conf (render)
 	_ "github.com/coreos/rpmostree-client-go/pkg/client"                        // rpm-ostree status JSON shapes (daemon)
 	_ "github.com/fsnotify/fsnotify"                                            // config drift monitor (daemon)
 	_ "github.com/google/renameio/v2"                                           // atomic host file writes (daemon)
