@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"sort"
 
-	ign3 "github.com/coreos/ignition/v2/config/v3_5"
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -53,19 +52,35 @@ type Base struct {
 
 // SortForMerge returns the configs in merge order (rule 1). It does not modify its input.
 func SortForMerge(configs []*mcfgv1.MachineConfig) ([]*mcfgv1.MachineConfig, error) {
-	var worker, other []*mcfgv1.MachineConfig
-	for _, mc := range configs {
-		if len(mc.Labels) == 0 {
-			return nil, fmt.Errorf("machineconfig %q: metadata.labels: Required value: a MachineConfig needs a role label to be selected", mc.Name)
+	parsed := make([]*Parsed, len(configs))
+	for i, mc := range configs {
+		parsed[i] = &Parsed{Config: mc}
+	}
+	sorted, err := sortParsed(parsed)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*mcfgv1.MachineConfig, len(sorted))
+	for i, p := range sorted {
+		out[i] = p.Config
+	}
+	return out, nil
+}
+
+func sortParsed(configs []*Parsed) ([]*Parsed, error) {
+	var worker, other []*Parsed
+	for _, p := range configs {
+		if len(p.Config.Labels) == 0 {
+			return nil, fmt.Errorf("machineconfig %q: metadata.labels: Required value: a MachineConfig needs a role label to be selected", p.Config.Name)
 		}
-		if mc.Labels[wellknown.RoleLabel] == wellknown.WorkerPool {
-			worker = append(worker, mc)
+		if p.Config.Labels[wellknown.RoleLabel] == wellknown.WorkerPool {
+			worker = append(worker, p)
 		} else {
-			other = append(other, mc)
+			other = append(other, p)
 		}
 	}
-	byName := func(s []*mcfgv1.MachineConfig) {
-		sort.SliceStable(s, func(i, j int) bool { return s[i].Name < s[j].Name })
+	byName := func(s []*Parsed) {
+		sort.SliceStable(s, func(i, j int) bool { return s[i].Config.Name < s[j].Config.Name })
 	}
 	byName(worker)
 	byName(other)
@@ -74,7 +89,16 @@ func SortForMerge(configs []*mcfgv1.MachineConfig) ([]*mcfgv1.MachineConfig, err
 
 // Merge renders configs into one MachineConfig spec following the rules above. Errors name the config.
 func Merge(configs []*mcfgv1.MachineConfig, base Base) (*mcfgv1.MachineConfigSpec, error) {
-	sorted, err := SortForMerge(configs)
+	parsed := make([]*Parsed, len(configs))
+	for i, mc := range configs {
+		parsed[i] = Parse(mc)
+	}
+	return MergeParsed(parsed, base)
+}
+
+// MergeParsed is Merge for configs parsed already (e.g. through a ParseCache).
+func MergeParsed(configs []*Parsed, base Base) (*mcfgv1.MachineConfigSpec, error) {
+	sorted, err := sortParsed(configs)
 	if err != nil {
 		return nil, err
 	}
@@ -85,12 +109,12 @@ func Merge(configs []*mcfgv1.MachineConfig, base Base) (*mcfgv1.MachineConfigSpe
 		KernelType:                     KernelTypeDefault,
 	}
 	kernelDevelFrom := ""
-	for _, mc := range sorted {
-		child, err := ParseIgnition(mc.Spec.Config.Raw)
-		if err != nil {
-			return nil, fmt.Errorf("machineconfig %q: spec.config: %w", mc.Name, err)
+	for _, p := range sorted {
+		if p.ParseErr != nil {
+			return nil, parseError(p)
 		}
-		merged = mergeIgnition(merged, child)
+		mc := p.Config
+		merged = mergeIgnition(merged, p.Ignition)
 
 		out.FIPS = out.FIPS || mc.Spec.FIPS
 		if mc.Spec.KernelType == KernelTypeRealtime || mc.Spec.KernelType == KernelType64kPages {
@@ -126,25 +150,6 @@ func Merge(configs []*mcfgv1.MachineConfig, base Base) (*mcfgv1.MachineConfigSpe
 	}
 	out.Config = runtime.RawExtension{Raw: raw}
 	return out, nil
-}
-
-// mergeIgnition merges child into parent with Ignition's merge, keeping compression from leaking (rule 3):
-// a child file with no compression field is marked explicitly uncompressed for the merge, so it replaces a
-// parent's "gzip", and the marker is removed afterwards.
-func mergeIgnition(parent, child ign3types.Config) ign3types.Config {
-	for i := range child.Storage.Files {
-		if child.Storage.Files[i].Contents.Compression == nil {
-			child.Storage.Files[i].Contents.Compression = ptr.To("")
-		}
-	}
-	out := ign3.Merge(parent, child)
-	for i := range out.Storage.Files {
-		if c := out.Storage.Files[i].Contents.Compression; c != nil && *c == "" {
-			out.Storage.Files[i].Contents.Compression = nil
-		}
-	}
-	out.Ignition.Version = IgnitionVersion
-	return out
 }
 
 // IsControllerGenerated reports whether mc was written by a controller rather than a user.

@@ -57,6 +57,11 @@ func ManagedPath(p string) bool {
 // Ignition (parse errors, file modes with setuid/setgid/sticky bits, paths a node may not manage). Paths
 // in the errors are field paths of the object (spec.config.storage.files[2].mode).
 func ValidateMachineConfig(mc *mcfgv1.MachineConfig) field.ErrorList {
+	return Parse(mc).Invalid
+}
+
+// validateSpec validates mc given its parsed Ignition (or the parse error).
+func validateSpec(mc *mcfgv1.MachineConfig, cfg ign3types.Config, parseErr error) field.ErrorList {
 	var errs field.ErrorList
 	if len(mc.Labels) == 0 {
 		errs = append(errs, field.Required(field.NewPath("metadata", "labels"),
@@ -78,9 +83,8 @@ func ValidateMachineConfig(mc *mcfgv1.MachineConfig) field.ErrorList {
 			errs = append(errs, field.Invalid(p, e, fmt.Sprintf("not supported with kernelType %q", mc.Spec.KernelType)))
 		}
 	}
-	cfg, err := ParseIgnition(mc.Spec.Config.Raw)
-	if err != nil {
-		return append(errs, field.Invalid(spec.Child("config"), "<ignition>", err.Error()))
+	if parseErr != nil {
+		return append(errs, field.Invalid(spec.Child("config"), "<ignition>", parseErr.Error()))
 	}
 	return append(errs, validateIgnition(cfg, spec.Child("config"))...)
 }

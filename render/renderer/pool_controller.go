@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/imagemode/imagemode/render/machineconfig"
 	"github.com/imagemode/imagemode/render/poolstatus"
 )
 
@@ -30,6 +31,8 @@ type Reconciler struct {
 	Clock    clock.PassiveClock
 	// Version is written to the generated-by-controller-version annotation of rendered configs.
 	Version string
+	// Cache keeps parsed MachineConfigs between renders; SetupWithManager creates it when nil.
+	Cache *machineconfig.ParseCache
 }
 
 // Reconcile renders one pool: observe, decide (Render), act, report.
@@ -62,7 +65,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 
 // observe loads everything Render needs.
 func (r *Reconciler) observe(ctx context.Context, pool *mcfgv1.MachineConfigPool) (Inputs, error) {
-	in := Inputs{Pool: pool, Version: r.Version}
+	in := Inputs{Pool: pool, Version: r.Version, Cache: r.Cache}
 	var mcs mcfgv1.MachineConfigList
 	if err := r.Client.List(ctx, &mcs); err != nil {
 		return in, fmt.Errorf("listing MachineConfigs: %w", err)
@@ -73,6 +76,7 @@ func (r *Reconciler) observe(ctx context.Context, pool *mcfgv1.MachineConfigPool
 			in.Current = &mcs.Items[i]
 		}
 	}
+	r.Cache.Retain(in.Configs)
 	cc := &mcfgv1.ControllerConfig{}
 	switch err := r.Client.Get(ctx, types.NamespacedName{Name: ControllerConfigName}, cc); {
 	case err == nil:
@@ -143,6 +147,9 @@ func (r *Reconciler) setRenderDegraded(ctx context.Context, pool *mcfgv1.Machine
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
+	}
+	if r.Cache == nil {
+		r.Cache = machineconfig.NewParseCache()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("render").

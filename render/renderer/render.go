@@ -43,6 +43,8 @@ type Inputs struct {
 	Current *mcfgv1.MachineConfig
 	// Version is this controller's version, written to generated-by-controller-version.
 	Version string
+	// Cache, when set, keeps parsed configs between renders (a memo: the outcome is the same without it).
+	Cache *machineconfig.ParseCache
 }
 
 // Outcome is the result of a render: a rendered config and its sources, or a failure to report.
@@ -92,23 +94,25 @@ func Render(in Inputs) Outcome {
 	if len(selected) == 0 {
 		return fail(pool, ReasonNoMachineConfigs, "no MachineConfigs found matching selector %s", selector)
 	}
-	for _, mc := range selected {
-		if errs := machineconfig.ValidateMachineConfig(mc); len(errs) > 0 {
-			return fail(pool, ReasonInvalidMachineConfig, "machineconfig %q: %v", mc.Name, errs.ToAggregate())
+	parsed := make([]*machineconfig.Parsed, len(selected))
+	for i, mc := range selected {
+		parsed[i] = in.Cache.Parse(mc)
+		if len(parsed[i].Invalid) > 0 {
+			return fail(pool, ReasonInvalidMachineConfig, "machineconfig %q: %v", mc.Name, parsed[i].Invalid.ToAggregate())
 		}
 	}
 	base := machineconfig.Base{
 		OSImageURL:                     in.ControllerConfig.Spec.BaseOSContainerImage,
 		BaseOSExtensionsContainerImage: in.ControllerConfig.Spec.BaseOSExtensionsContainerImage,
 	}
-	spec, err := machineconfig.Merge(selected, base)
+	spec, err := machineconfig.MergeParsed(parsed, base)
 	if err != nil {
 		return fail(pool, ReasonInvalidMachineConfig, "%v", err)
 	}
 	if in.Current != nil {
 		if err := machineconfig.Reconcilable(&in.Current.Spec, spec); err != nil {
 			return fail(pool, ReasonUnreconcilable, "reconciliation failed between current config %s and %s: %v",
-				in.Current.Name, culprit(in.Current, selected, base), err)
+				in.Current.Name, culprit(in.Current, parsed, base), err)
 		}
 	}
 	name, err := machineconfig.RenderedName(pool, spec)
@@ -146,20 +150,20 @@ func Render(in Inputs) Outcome {
 // culprit names the configs whose presence makes the new render unreconcilable with current: leaving each
 // out in turn, those without which the render becomes reconcilable. When none alone is to blame (a config
 // was removed, or several interact) it says so.
-func culprit(current *mcfgv1.MachineConfig, selected []*mcfgv1.MachineConfig, base machineconfig.Base) string {
+func culprit(current *mcfgv1.MachineConfig, selected []*machineconfig.Parsed, base machineconfig.Base) string {
 	var names []string
 	for i := range selected {
-		rest := make([]*mcfgv1.MachineConfig, 0, len(selected)-1)
+		rest := make([]*machineconfig.Parsed, 0, len(selected)-1)
 		rest = append(append(rest, selected[:i]...), selected[i+1:]...)
 		if len(rest) == 0 {
 			continue
 		}
-		spec, err := machineconfig.Merge(rest, base)
+		spec, err := machineconfig.MergeParsed(rest, base)
 		if err != nil {
 			continue
 		}
 		if machineconfig.Reconcilable(&current.Spec, spec) == nil {
-			names = append(names, selected[i].Name)
+			names = append(names, selected[i].Config.Name)
 		}
 	}
 	if len(names) == 0 {
