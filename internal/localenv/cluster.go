@@ -10,7 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/imagemode/imagemode/render/disruption"
+	"github.com/imagemode/imagemode/render/renderer"
 )
 
 // RoleLabel selects MachineConfigs into pools.
@@ -40,7 +44,9 @@ func Pool(name string, roles ...string) *mcfgv1.MachineConfigPool {
 // ClusterObjects returns what a cluster has before a user applies the docs' MachineOSConfig: the
 // machine-config namespace, the global pull secret copy (dockerconfigjson), the builder's push secret (a
 // legacy dockercfg, as OpenShift's builder service-account secrets are), the master and worker pools and
-// the docs' custom pool layered-image (configs of roles worker and layered-image).
+// the docs' custom pool layered-image (configs of roles worker and layered-image), the ControllerConfig
+// naming the test base image as the base OS image, base configs for master and worker, and
+// MachineConfiguration/cluster. The base image must have been pushed.
 func (e *Env) ClusterObjects() []client.Object {
 	host := e.Registry.Host
 	auth := base64.StdEncoding.EncodeToString([]byte(e.Registry.Username + ":" + e.Registry.Password))
@@ -57,9 +63,33 @@ func (e *Env) ClusterObjects() []client.Object {
 			Type:       corev1.SecretTypeDockercfg,
 			Data:       map[string][]byte{corev1.DockerConfigKey: dockercfg},
 		},
-		Pool("master"),
-		Pool("worker"),
+		builtIn(Pool("master")),
+		builtIn(Pool("worker")),
 		Pool("layered-image", "worker", "layered-image"),
+		renderer.NewControllerConfig(e.BaseImage, "", ReleaseVersion),
+		baseConfig("00-master", "master"),
+		baseConfig("00-worker", "worker"),
+		disruption.NewClusterMachineConfiguration(),
+	}
+}
+
+// ReleaseVersion is the release version the local cluster's ControllerConfig announces.
+const ReleaseVersion = "4.19.0-imagemode-local"
+
+// builtIn marks a pool as one of the cluster's built-in pools (master, worker), which receive the generated
+// registries config.
+func builtIn(p *mcfgv1.MachineConfigPool) *mcfgv1.MachineConfigPool {
+	p.Labels = map[string]string{"machineconfiguration.openshift.io/mco-built-in": ""}
+	return p
+}
+
+// baseConfig is the base MachineConfig of a role, as an installer creates one: it records the role on the
+// node, so every pool has at least one config to render.
+func baseConfig(name, role string) *mcfgv1.MachineConfig {
+	ign := fmt.Sprintf(`{"ignition":{"version":"3.2.0"},"storage":{"files":[{"path":"/etc/imagemode/role","mode":420,"contents":{"source":"data:,%s%%0A"}}]}}`, role)
+	return &mcfgv1.MachineConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{RoleLabel: role}},
+		Spec:       mcfgv1.MachineConfigSpec{Config: runtime.RawExtension{Raw: []byte(ign)}},
 	}
 }
 

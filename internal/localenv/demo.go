@@ -93,6 +93,20 @@ func (e *Env) Demo(ctx context.Context, steps *Steps) error {
 	steps.Run("namespace, pull/push secrets, pools master/worker/layered-image", func() error {
 		return e.CreateClusterObjects(ctx)
 	})
+	steps.Run("controllers: render, node disruption policy status; pools rendered", func() error {
+		if err := e.StartControllers(ctx); err != nil {
+			return err
+		}
+		if err := e.WaitPoolsRendered(ctx, time.Minute); err != nil {
+			return fmt.Errorf("waiting for pools to render: %w", err)
+		}
+		// status.configuration (the CONFIG column) advances when the pool's nodes are updated; the render
+		// controller writes spec.configuration.
+		out, err := e.ControlPlane.Kubectl(ctx, nil, "get", "machineconfigpool", "-o",
+			"custom-columns=NAME:.metadata.name,RENDERED (spec.configuration):.spec.configuration.name,SOURCES:.spec.configuration.source[*].name")
+		fmt.Fprint(steps.Out, indent(out))
+		return err
+	})
 	steps.Run("kubectl apply -f the docs' MachineOSConfig (unchanged)", func() error {
 		raw, err := examples.Doc(examples.MachineOSConfigLayeredImage)
 		if err != nil {
@@ -102,8 +116,8 @@ func (e *Env) Demo(ctx context.Context, steps *Steps) error {
 		fmt.Fprint(steps.Out, indent(out))
 		return err
 	})
-	steps.Run("kubectl get machineosconfig,machineconfigpool", func() error {
-		out, err := e.ControlPlane.Kubectl(ctx, nil, "get", "machineosconfig,machineconfigpool")
+	steps.Run("kubectl get machineosconfig", func() error {
+		out, err := e.ControlPlane.Kubectl(ctx, nil, "get", "machineosconfig")
 		fmt.Fprint(steps.Out, indent(out))
 		if err != nil {
 			return err

@@ -35,8 +35,18 @@ func TestDemo(t *testing.T) {
 	if err := env.Demo(ctx, steps); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	if len(steps.Results) != 6 {
-		t.Errorf("%d steps ran, want 6", len(steps.Results))
+	if len(steps.Results) != 7 {
+		t.Errorf("%d steps ran, want 7", len(steps.Results))
+	}
+	// Every pool rendered, from the base config of its role (layered-image inherits worker's).
+	var pools mcfgv1.MachineConfigPoolList
+	if err := env.ControlPlane.Client.List(ctx, &pools); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pools.Items {
+		if !strings.HasPrefix(p.Spec.Configuration.Name, "rendered-"+p.Name+"-") || len(p.Spec.Configuration.Source) == 0 {
+			t.Errorf("pool %s not rendered: %+v", p.Name, p.Spec.Configuration)
+		}
 	}
 
 	mosc := &mcfgv1.MachineOSConfig{}

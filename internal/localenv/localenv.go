@@ -40,7 +40,8 @@ type Env struct {
 	// BaseImage is the digested pull spec of the test base OS image in Registry.
 	BaseImage string
 
-	opts Options
+	opts            Options
+	stopControllers func() error
 }
 
 // StartControlPlane starts etcd, kube-apiserver (with the CRDs) and kube-controller-manager.
@@ -92,9 +93,13 @@ func New(opts Options) (*Env, error) {
 	return &Env{opts: opts}, nil
 }
 
-// Stop stops every part that was started, the control plane last.
+// Stop stops every part that was started: controllers first, the control plane last.
 func (e *Env) Stop() error {
 	var errs []error
+	if e.stopControllers != nil {
+		errs = append(errs, e.stopControllers())
+		e.stopControllers = nil
+	}
 	if e.Registry != nil {
 		errs = append(errs, e.Registry.Stop())
 		e.Registry = nil

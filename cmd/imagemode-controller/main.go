@@ -1,0 +1,71 @@
+// Command imagemode-controller runs the cluster-side controllers: rendering of MachineConfigPools, node
+// disruption policy status (and, as they land, rollout, drain, the build service and pruning).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2/textlogger"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/imagemode/imagemode/internal/controlplane"
+	"github.com/imagemode/imagemode/internal/version"
+	"github.com/imagemode/imagemode/render"
+)
+
+func main() {
+	if err := newCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newCommand() *cobra.Command {
+	var metricsAddr, probeAddr string
+	var leaderElect bool
+	var verbosity int
+	cmd := &cobra.Command{
+		Use:          "imagemode-controller",
+		Short:        "Run the render, rollout and build controllers against the cluster in $KUBECONFIG",
+		Version:      version.Get(),
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := textlogger.NewConfig(textlogger.Verbosity(verbosity))
+			ctrl.SetLogger(textlogger.NewLogger(cfg))
+			restCfg, err := ctrl.GetConfig()
+			if err != nil {
+				return fmt.Errorf("loading kubeconfig: %w", err)
+			}
+			mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+				Scheme:                 controlplane.NewScheme(),
+				Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+				HealthProbeBindAddress: probeAddr,
+				LeaderElection:         leaderElect,
+				LeaderElectionID:       "imagemode-controller",
+			})
+			if err != nil {
+				return fmt.Errorf("creating manager: %w", err)
+			}
+			if err := render.AddToManager(mgr, render.Options{Version: version.Get()}); err != nil {
+				return fmt.Errorf("registering render controllers: %w", err)
+			}
+			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+				return err
+			}
+			if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+				return err
+			}
+			return mgr.Start(ctrl.SetupSignalHandler())
+		},
+	}
+	cmd.Flags().StringVar(&metricsAddr, "metrics-bind-address", "127.0.0.1:8797", "address of the Prometheus metrics endpoint (0 disables it)")
+	cmd.Flags().StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the health and readiness probes")
+	cmd.Flags().BoolVar(&leaderElect, "leader-elect", false, "use leader election, for running more than one replica")
+	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity")
+	cmd.Flags().AddGoFlagSet(flag.CommandLine)
+	return cmd
+}
