@@ -3,5 +3,6 @@
 // follow their builds, record the pushed image's digest and hand it to the rollout — matching the
 // observable contract of OpenShift's on-cluster layering (names, labels, annotations, conditions).
 //
-// Not implemented yet: this package is the home of issue #6's reconcilers.
+// The decisions are pure functions: BuildName (naming.go), the build state machine (state.go), and what a
+// MachineOSConfig needs next; the reconcilers only observe, call them and apply the result.
 package machineos

@@ -1,0 +1,92 @@
+package machineos
+
+import (
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// State is the state of a MachineOSBuild, read from its conditions.
+type State string
+
+// Build states. Initial has no True condition; Prepared and Building are transient; the rest are terminal.
+const (
+	StateInitial     State = ""
+	StatePrepared    State = State(mcfgv1.MachineOSBuildPrepared)
+	StateBuilding    State = State(mcfgv1.MachineOSBuilding)
+	StateSucceeded   State = State(mcfgv1.MachineOSBuildSucceeded)
+	StateFailed      State = State(mcfgv1.MachineOSBuildFailed)
+	StateInterrupted State = State(mcfgv1.MachineOSBuildInterrupted)
+)
+
+// conditionOrder is the order the five build conditions are written in; each has a fixed reason and
+// message, as in the reference (Succeeded's reason is Ready).
+var conditionOrder = [...]struct {
+	t               mcfgv1.BuildProgress
+	reason, message string
+}{
+	{mcfgv1.MachineOSBuildPrepared, "Prepared", "Build Prepared and Pending"},
+	{mcfgv1.MachineOSBuilding, "Building", "Image Build In Progress"},
+	{mcfgv1.MachineOSBuildFailed, "Failed", "Build Failed"},
+	{mcfgv1.MachineOSBuildInterrupted, "Interrupted", "Build Interrupted"},
+	{mcfgv1.MachineOSBuildSucceeded, "Ready", "Build Ready"},
+}
+
+// IsTerminal reports whether s never changes again.
+func (s State) IsTerminal() bool {
+	return s == StateSucceeded || s == StateFailed || s == StateInterrupted
+}
+
+// IsTransient reports whether a build in s is under way.
+func (s State) IsTransient() bool { return s == StatePrepared || s == StateBuilding }
+
+// StateOf reads a build's state: the type of its True condition, Initial when none is True.
+func StateOf(mosb *mcfgv1.MachineOSBuild) State {
+	for _, c := range mosb.Status.Conditions {
+		if c.Status == metav1.ConditionTrue {
+			for _, k := range conditionOrder {
+				if c.Type == string(k.t) {
+					return State(k.t)
+				}
+			}
+		}
+	}
+	return StateInitial
+}
+
+// CanTransition reports whether a build may go from one state to another: Initial to any state; Prepared to
+// Building; a transient state to a terminal one; a state to itself. A terminal state never changes, so a
+// failed or interrupted build is never restarted (a new build, or the rebuild annotation, is needed).
+func CanTransition(from, to State) bool {
+	switch {
+	case from == to:
+		return true
+	case from == StateInitial:
+		return true
+	case from == StatePrepared && to == StateBuilding:
+		return true
+	case from.IsTransient() && to.IsTerminal():
+		return true
+	}
+	return false
+}
+
+// Conditions returns the five build conditions for state s: all of them, exactly one True (none for
+// Initial), with their fixed reasons and messages. Transition times are now for conditions that change
+// status from existing and kept otherwise.
+func Conditions(s State, existing []metav1.Condition, now metav1.Time) []metav1.Condition {
+	out := make([]metav1.Condition, 0, len(conditionOrder))
+	for _, k := range conditionOrder {
+		status := metav1.ConditionFalse
+		if State(k.t) == s {
+			status = metav1.ConditionTrue
+		}
+		c := metav1.Condition{Type: string(k.t), Status: status, Reason: k.reason, Message: k.message, LastTransitionTime: now}
+		for _, e := range existing {
+			if e.Type == c.Type && e.Status == c.Status {
+				c.LastTransitionTime = e.LastTransitionTime
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
