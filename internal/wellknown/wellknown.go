@@ -29,6 +29,9 @@ const (
 	DesiredImageAnnotation  = Group + "/desiredImage"
 	StateAnnotation         = Group + "/state"
 	ReasonAnnotation        = Group + "/reason"
+	// FirstPivotConfigAnnotation names the rendered config a node was first installed with (served with its
+	// first-boot Ignition); it is never cleared.
+	FirstPivotConfigAnnotation = Group + "/firstPivotConfig"
 )
 
 // Built-in pool names.
@@ -36,6 +39,11 @@ const (
 	MasterPool = "master"
 	WorkerPool = "worker"
 )
+
+// BuiltInPoolLabel marks the pools OpenShift ships (master, worker, arbiter; the value is empty). Controllers
+// that generate per-role MachineConfigs (e.g. 99-<pool>-generated-registries) write them for these pools only;
+// custom pools get them through the worker role.
+const BuiltInPoolLabel = Group + "/mco-built-in"
 
 // ForceFile makes the daemon skip validation and reboot; a MachineConfig may not write it.
 const ForceFile = "/run/machine-config-daemon-force"
