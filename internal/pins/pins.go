@@ -14,5 +14,5 @@ import (
 	_ "github.com/openshift/client-go/machineconfiguration/clientset/versioned" // CLI and informers
 	_ "github.com/openshift/imagebuilder/dockerfile/parser"                     // Containerfile validation (layering)
 	_ "github.com/prometheus/client_golang/prometheus"                          // component metrics
-	_ "github.com/vincent-petithory/dataurl"                                    // Ignition file contents (render, daemon)
+	_ "k8s.io/kubectl/pkg/drain"                                                // cordon and evict (render rollout's drain controller)
 )
