@@ -45,5 +45,35 @@ const (
 // custom pools get them through the worker role.
 const BuiltInPoolLabel = Group + "/mco-built-in"
 
+// Labels and annotations of on-cluster layering (builds and their ephemeral objects).
+const (
+	// OnClusterLayeringLabel marks every object of the build service.
+	OnClusterLayeringLabel = Group + "/on-cluster-layering"
+	// EphemeralBuildObjectLabel marks the Job, ConfigMaps and Secrets of one build.
+	EphemeralBuildObjectLabel = Group + "/ephemeral-build-object"
+	// RenderedMachineConfigLabel names the rendered config a build is for.
+	RenderedMachineConfigLabel = Group + "/rendered-machine-config"
+	// TargetMachineConfigPoolLabel names the pool a build is for.
+	TargetMachineConfigPoolLabel = Group + "/target-machine-config-pool"
+	// MachineOSConfigLabel names the MachineOSConfig (also an annotation key).
+	MachineOSConfigLabel = Group + "/machine-os-config"
+	// MachineOSBuildLabel names the MachineOSBuild (also an annotation key).
+	MachineOSBuildLabel = Group + "/machine-os-build"
+	// CurrentMachineOSBuildAnnotation on a MachineOSConfig names its current build.
+	CurrentMachineOSBuildAnnotation = Group + "/current-machine-os-build"
+	// RebuildAnnotation on a MachineOSConfig asks for its current build to be rebuilt (any value).
+	RebuildAnnotation = Group + "/rebuild"
+	// RenderedImagePushSecretAnnotation on a MachineOSBuild names the push secret it was pushed with.
+	RenderedImagePushSecretAnnotation = Group + "/rendered-image-push-secret"
+	// JobUIDAnnotation on a MachineOSBuild holds the UID of its build Job.
+	JobUIDAnnotation = Group + "/job-uid"
+)
+
+// MCONamespace is where the build service keeps its objects and where the docs keep the pull secrets.
+const MCONamespace = "openshift-machine-config-operator"
+
+// GlobalPullSecretCopy is the base image pull secret used when a MachineOSConfig names none.
+const GlobalPullSecretCopy = "global-pull-secret-copy"
+
 // ForceFile makes the daemon skip validation and reboot; a MachineConfig may not write it.
 const ForceFile = "/run/machine-config-daemon-force"

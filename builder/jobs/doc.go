@@ -1,0 +1,8 @@
+// Package jobs is the Kubernetes Job backend of the build service: from a build request (MachineOSConfig,
+// MachineOSBuild, pool, rendered config, secrets) it makes the Job build-<mosb> and its ephemeral
+// ConfigMaps and Secrets — names, labels, annotations and ownership as in the reference (the Job is
+// controlled by the MachineOSBuild; the ConfigMaps and Secrets are owned by the Job, so they go when it
+// goes) — and it reads a build's state from its Job. The build pod runs this project's own builder binary
+// (`imagemode-builder build`), which builds in-process with the buildah library, pushes, and reports the
+// pushed digest in the ConfigMap digest-<mosb>.
+package jobs

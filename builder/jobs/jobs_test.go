@@ -1,0 +1,118 @@
+package jobs
+
+import (
+	"strings"
+	"testing"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos"
+)
+
+func TestState(t *testing.T) {
+	now := metav1.Now()
+	cond := func(t batchv1.JobConditionType) []batchv1.JobCondition {
+		return []batchv1.JobCondition{{Type: t, Status: corev1.ConditionTrue}}
+	}
+	tests := []struct {
+		name string
+		job  batchv1.Job
+		want machineos.State
+	}{
+		{name: "no pod yet", want: machineos.StatePrepared},
+		{name: "pod pending or running", job: batchv1.Job{Status: batchv1.JobStatus{Active: 1}}, want: machineos.StateBuilding},
+		{name: "between retries", job: batchv1.Job{Status: batchv1.JobStatus{Failed: 2}}, want: machineos.StateBuilding},
+		{name: "uncounted terminated pods", job: batchv1.Job{Status: batchv1.JobStatus{UncountedTerminatedPods: &batchv1.UncountedTerminatedPods{}}}, want: machineos.StateBuilding},
+		{name: "succeeded, no conditions yet", job: batchv1.Job{Status: batchv1.JobStatus{Succeeded: 1}}, want: machineos.StateSucceeded},
+		{name: "complete", job: batchv1.Job{Status: batchv1.JobStatus{Succeeded: 1, Conditions: cond(batchv1.JobComplete)}}, want: machineos.StateSucceeded},
+		{name: "success criteria met, not complete yet", job: batchv1.Job{Status: batchv1.JobStatus{Succeeded: 1, Conditions: cond(batchv1.JobSuccessCriteriaMet)}}, want: machineos.StateBuilding},
+		{name: "fourth failure", job: batchv1.Job{Status: batchv1.JobStatus{Failed: 4}}, want: machineos.StateFailed},
+		{name: "failed condition", job: batchv1.Job{Status: batchv1.JobStatus{Failed: 1, Conditions: cond(batchv1.JobFailed)}}, want: machineos.StateFailed},
+		{name: "deleted while building", job: batchv1.Job{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: batchv1.JobStatus{Active: 1}}, want: machineos.StateInterrupted},
+		{name: "deleted after success", job: batchv1.Job{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: batchv1.JobStatus{Succeeded: 1}}, want: machineos.StateSucceeded},
+		{name: "deleted after failing", job: batchv1.Job{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: batchv1.JobStatus{Failed: 4}}, want: machineos.StateFailed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, State(&tc.job))
+		})
+	}
+}
+
+func request() *Request {
+	return &Request{
+		MachineOSConfig: &mcfgv1.MachineOSConfig{ObjectMeta: metav1.ObjectMeta{Name: "layered-image"}},
+		MachineOSBuild: &mcfgv1.MachineOSBuild{ObjectMeta: metav1.ObjectMeta{Name: "layered-image-0123"},
+			Spec: mcfgv1.MachineOSBuildSpec{MachineConfig: mcfgv1.MachineConfigReference{Name: "rendered-layered-image-abc"},
+				RenderedImagePushSpec: "127.0.0.1:5000/os/image:layered-image-0123"}},
+		Pool:          &mcfgv1.MachineConfigPool{ObjectMeta: metav1.ObjectMeta{Name: "layered-image"}},
+		Rendered:      &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: "rendered-layered-image-abc"}},
+		Containerfile: []byte("FROM base AS configs\nFROM configs AS final\n"),
+		BasePullSecret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "global-pull-secret-copy"}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"r.io":{"auth":"dTpw"}}}`)}},
+		PushSecret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "builder-dockercfg-x"}, Type: corev1.SecretTypeDockercfg,
+			Data: map[string][]byte{corev1.DockerConfigKey: []byte(`{"r.io":{"auth":"dTpw"}}`)}},
+	}
+}
+
+func TestBuild(t *testing.T) {
+	r := request()
+	objs, err := Build(r, Options{Namespace: wellknown.MCONamespace, Image: "quay.io/imagemode/imagemode:v1", CacheHostPath: "/var/lib/imagemode/cache"})
+	require.NoError(t, err)
+	job := objs.Job
+	assert.Equal(t, "build-layered-image-0123", job.Name)
+	assert.Equal(t, wellknown.MCONamespace, job.Namespace)
+	assert.Equal(t, int32(3), *job.Spec.BackoffLimit, "four attempts")
+	assert.Equal(t, corev1.RestartPolicyNever, job.Spec.Template.Spec.RestartPolicy)
+	for _, k := range []string{wellknown.EphemeralBuildObjectLabel, wellknown.OnClusterLayeringLabel} {
+		assert.Contains(t, job.Labels, k)
+	}
+	assert.Equal(t, "rendered-layered-image-abc", job.Labels[wellknown.RenderedMachineConfigLabel])
+	assert.Equal(t, "layered-image-0123", job.Labels[wellknown.MachineOSBuildLabel])
+	args := strings.Join(job.Spec.Template.Spec.Containers[0].Args, " ")
+	assert.Contains(t, args, "--tag=127.0.0.1:5000/os/image:layered-image-0123")
+	assert.Contains(t, args, "--digest-configmap=digest-layered-image-0123")
+	assert.NotContains(t, args, "ephemeral-build-object", "the digest ConfigMap outlives the Job")
+	assert.Equal(t, "/var/lib/imagemode/cache", job.Spec.Template.Spec.Volumes[4].HostPath.Path)
+
+	var names []string
+	for _, cm := range objs.ConfigMaps {
+		names = append(names, cm.Name)
+		assert.Equal(t, job.Labels, cm.Labels)
+	}
+	for _, s := range objs.Secrets {
+		names = append(names, s.Name)
+		assert.Equal(t, corev1.SecretTypeDockerConfigJson, s.Type, "%s normalized", s.Name)
+		assert.Equal(t, wellknown.MCONamespace, s.Namespace)
+	}
+	assert.Equal(t, []string{"containerfile-layered-image-0123", "mc-layered-image-0123", "base-layered-image-0123", "final-layered-image-0123"}, names)
+	assert.JSONEq(t, `{"auths":{"r.io":{"auth":"dTpw"}}}`, string(objs.Secrets[1].Data[corev1.DockerConfigJsonKey]), "legacy dockercfg converted")
+
+	job.UID = types.UID("job-uid")
+	objs.WithJobOwner(job)
+	for _, cm := range objs.ConfigMaps {
+		require.Len(t, cm.OwnerReferences, 1)
+		assert.Equal(t, types.UID("job-uid"), cm.OwnerReferences[0].UID)
+		assert.False(t, *cm.OwnerReferences[0].Controller)
+	}
+
+	labels, err := ParseLabels(strings.TrimPrefix(job.Spec.Template.Spec.Containers[0].Args[8], "--digest-configmap-labels="))
+	require.NoError(t, err)
+	assert.Equal(t, DigestLabels(r), labels)
+}
+
+func TestBuildRefusesBadSecrets(t *testing.T) {
+	r := request()
+	r.PushSecret.Data = map[string][]byte{corev1.DockerConfigKey: []byte(`{"r.io":{"auth":"bm90LWEtcGFpcg=="}}`)}
+	_, err := Build(r, Options{Namespace: "ns"})
+	require.ErrorContains(t, err, "preparing push secret")
+	assert.ErrorContains(t, err, "builder-dockercfg-x")
+	assert.NotContains(t, err.Error(), "bm90LWEtcGFpcg")
+}

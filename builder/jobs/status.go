@@ -1,0 +1,54 @@
+package jobs
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/imagemode/imagemode/machineos"
+)
+
+// State maps a build Job to the build's state, as the reference does:
+//   - a Job being deleted before it succeeded was interrupted;
+//   - a Job that started no pod yet is Prepared;
+//   - a Job with a success is Succeeded, unless the Job says it Failed (then Failed) or is not done yet;
+//   - more failed pods than the back-off limit allows, or a Failed condition, is Failed;
+//   - otherwise (running, or between retries) it is Building.
+func State(job *batchv1.Job) machineos.State {
+	st := job.Status
+	failedCond := hasCondition(job, batchv1.JobFailed)
+	switch {
+	case job.DeletionTimestamp != nil && st.Succeeded == 0 && st.Failed <= BackoffLimit:
+		return machineos.StateInterrupted
+	case st.Succeeded > 0:
+		switch {
+		case failedCond:
+			return machineos.StateFailed
+		case len(st.Conditions) == 0 || hasCondition(job, batchv1.JobComplete):
+			return machineos.StateSucceeded
+		default:
+			return machineos.StateBuilding
+		}
+	case st.Failed > BackoffLimit || failedCond:
+		return machineos.StateFailed
+	case st.Active == 0 && st.Failed == 0 && st.UncountedTerminatedPods == nil && ptrValue(st.Ready) == 0:
+		return machineos.StatePrepared
+	default:
+		return machineos.StateBuilding
+	}
+}
+
+func hasCondition(job *batchv1.Job, t batchv1.JobConditionType) bool {
+	for _, c := range job.Status.Conditions {
+		if c.Type == t && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func ptrValue(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
