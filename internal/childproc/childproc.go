@@ -22,8 +22,28 @@ type Process struct {
 	log  *os.File
 }
 
-// Start runs path with args, appending its stdout and stderr to logPath (and to extra, when not nil).
+// Start runs path with args, appending its stdout and stderr to logPath (and to extra, when not nil). The
+// process inherits this process's environment.
 func Start(path string, args []string, logPath string, extra io.Writer) (*Process, error) {
+	return StartCommand(Command{Path: path, Args: args, LogPath: logPath, Extra: extra})
+}
+
+// Command describes a process to start.
+type Command struct {
+	Path    string
+	Args    []string
+	LogPath string
+	// Extra also receives the output when not nil.
+	Extra io.Writer
+	// Env is the whole environment when not nil (nil: inherit this process's).
+	Env []string
+	// Dir is the working directory (empty: this process's).
+	Dir string
+}
+
+// StartCommand starts c.
+func StartCommand(c Command) (*Process, error) {
+	path, args, logPath, extra := c.Path, c.Args, c.LogPath, c.Extra
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening log %s: %w", logPath, err)
@@ -34,6 +54,7 @@ func Start(path string, args []string, logPath string, extra io.Writer) (*Proces
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env, cmd.Dir = c.Env, c.Dir
 	// Pdeathsig kills the child if this process dies without stopping it. Linux sends it when the *thread*
 	// that forked the child exits, so the fork happens on a locked thread that lives until the child exits.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -59,6 +80,9 @@ func Start(path string, args []string, logPath string, extra io.Writer) (*Proces
 
 // Pid returns the process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// ExitCode returns the exit code once Exited is closed (-1 when killed by a signal).
+func (p *Process) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
 
 // Exited returns a channel closed when the process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.done }
