@@ -27,6 +27,10 @@ const (
 	NodeDisruptionPolicyRegistries = "docs/machineconfiguration-ndp-registries.yaml"
 )
 
+// MachineConfigPoolWorkerCanary is the docs' canary pool (worker-canary: the worker role's configs, the
+// nodes labelled canary-update-group=true), from the canary update recipe that pauses master and worker.
+const MachineConfigPoolWorkerCanary = "docs/machineconfigpool-worker-canary.yaml"
+
 // Doc returns the content of one embedded docs example, by its path (e.g. MachineOSConfigLayeredImage).
 func Doc(name string) ([]byte, error) {
 	raw, err := docsFS.ReadFile(name)

@@ -50,7 +50,9 @@ func TestBuildName(t *testing.T) {
 		mutate func(*mcfgv1.MachineOSConfig, *mcfgv1.MachineConfigPool, *mcfgv1.MachineConfig)
 		same   bool
 	}{
-		{"paused pool keeps the name", func(_ *mcfgv1.MachineOSConfig, p *mcfgv1.MachineConfigPool, _ *mcfgv1.MachineConfig) { p.Spec.Paused = true }, true},
+		{"paused pool keeps the name", func(_ *mcfgv1.MachineOSConfig, p *mcfgv1.MachineConfigPool, _ *mcfgv1.MachineConfig) {
+			p.Spec.Paused = true
+		}, true},
 		{"status and labels do not count", func(m *mcfgv1.MachineOSConfig, p *mcfgv1.MachineConfigPool, _ *mcfgv1.MachineConfig) {
 			m.Status.CurrentImagePullSpec = "x@sha256:2"
 			m.Labels = map[string]string{"a": "b"}
@@ -93,9 +95,15 @@ func TestBuildNameRefusesMismatches(t *testing.T) {
 		mutate  func(*mcfgv1.MachineOSConfig, *mcfgv1.MachineConfigPool, *mcfgv1.MachineConfig)
 		wantErr string
 	}{
-		{"other pool", func(m *mcfgv1.MachineOSConfig, _ *mcfgv1.MachineConfigPool, _ *mcfgv1.MachineConfig) { m.Spec.MachineConfigPool.Name = "worker" }, `is for pool "worker"`},
-		{"pool not rendered", func(_ *mcfgv1.MachineOSConfig, p *mcfgv1.MachineConfigPool, _ *mcfgv1.MachineConfig) { p.Spec.Configuration.Name = "" }, "has no rendered config yet"},
-		{"stale rendered config", func(_ *mcfgv1.MachineOSConfig, _ *mcfgv1.MachineConfigPool, r *mcfgv1.MachineConfig) { r.Name = "rendered-layered-image-old" }, "is not pool"},
+		{"other pool", func(m *mcfgv1.MachineOSConfig, _ *mcfgv1.MachineConfigPool, _ *mcfgv1.MachineConfig) {
+			m.Spec.MachineConfigPool.Name = "worker"
+		}, `is for pool "worker"`},
+		{"pool not rendered", func(_ *mcfgv1.MachineOSConfig, p *mcfgv1.MachineConfigPool, _ *mcfgv1.MachineConfig) {
+			p.Spec.Configuration.Name = ""
+		}, "has no rendered config yet"},
+		{"stale rendered config", func(_ *mcfgv1.MachineOSConfig, _ *mcfgv1.MachineConfigPool, r *mcfgv1.MachineConfig) {
+			r.Name = "rendered-layered-image-old"
+		}, "is not pool"},
 		{"not a rendered config", func(_ *mcfgv1.MachineOSConfig, p *mcfgv1.MachineConfigPool, r *mcfgv1.MachineConfig) {
 			p.Spec.Configuration.Name, r.Name = "99-user", "99-user"
 		}, "is not a rendered config"},

@@ -1,6 +1,8 @@
 package machineos
 
 import (
+	"time"
+
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -89,4 +91,16 @@ func Conditions(s State, existing []metav1.Condition, now metav1.Time) []metav1.
 		out = append(out, c)
 	}
 	return out
+}
+
+// BuildTimes returns the buildStart and buildEnd to record for a build that started at start and ended
+// at now. The API requires buildEnd to be after buildStart, and times are stored to the second, so a build
+// that ended within the second it started (a reuse, an immediate failure) ends one second after.
+func BuildTimes(start, now metav1.Time) (metav1.Time, metav1.Time) {
+	start = metav1.NewTime(start.Truncate(time.Second))
+	end := metav1.NewTime(now.Truncate(time.Second))
+	if !end.After(start.Time) {
+		end = metav1.NewTime(start.Add(time.Second))
+	}
+	return start, end
 }

@@ -79,3 +79,26 @@ func TestCanTransition(t *testing.T) {
 	assert.False(t, CanTransition(StateBuilding, StatePrepared), "never back to Prepared")
 	assert.False(t, CanTransition(StateFailed, StateBuilding), "a failed build is never restarted")
 }
+
+func TestBuildTimes(t *testing.T) {
+	t0 := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 500_000_000, time.UTC))
+	tests := []struct {
+		name      string
+		start     metav1.Time
+		now       metav1.Time
+		wantStart time.Time
+		wantEnd   time.Time
+	}{
+		{"same instant", t0, t0, t0.Truncate(time.Second), t0.Truncate(time.Second).Add(time.Second)},
+		{"same second", t0, metav1.NewTime(t0.Add(300 * time.Millisecond)), t0.Truncate(time.Second), t0.Truncate(time.Second).Add(time.Second)},
+		{"minutes later", t0, metav1.NewTime(t0.Add(3 * time.Minute)), t0.Truncate(time.Second), t0.Add(3 * time.Minute).Truncate(time.Second)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, e := BuildTimes(tc.start, tc.now)
+			assert.True(t, s.Time.Equal(tc.wantStart), "start %v", s)
+			assert.True(t, e.Time.Equal(tc.wantEnd), "end %v", e)
+			assert.True(t, e.After(s.Time), "the API requires buildEnd after buildStart")
+		})
+	}
+}

@@ -7,44 +7,12 @@ import (
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
 )
-
-func TestState(t *testing.T) {
-	now := metav1.Now()
-	cond := func(t batchv1.JobConditionType) []batchv1.JobCondition {
-		return []batchv1.JobCondition{{Type: t, Status: corev1.ConditionTrue}}
-	}
-	tests := []struct {
-		name string
-		job  batchv1.Job
-		want machineos.State
-	}{
-		{name: "no pod yet", want: machineos.StatePrepared},
-		{name: "pod pending or running", job: batchv1.Job{Status: batchv1.JobStatus{Active: 1}}, want: machineos.StateBuilding},
-		{name: "between retries", job: batchv1.Job{Status: batchv1.JobStatus{Failed: 2}}, want: machineos.StateBuilding},
-		{name: "uncounted terminated pods", job: batchv1.Job{Status: batchv1.JobStatus{UncountedTerminatedPods: &batchv1.UncountedTerminatedPods{}}}, want: machineos.StateBuilding},
-		{name: "succeeded, no conditions yet", job: batchv1.Job{Status: batchv1.JobStatus{Succeeded: 1}}, want: machineos.StateSucceeded},
-		{name: "complete", job: batchv1.Job{Status: batchv1.JobStatus{Succeeded: 1, Conditions: cond(batchv1.JobComplete)}}, want: machineos.StateSucceeded},
-		{name: "success criteria met, not complete yet", job: batchv1.Job{Status: batchv1.JobStatus{Succeeded: 1, Conditions: cond(batchv1.JobSuccessCriteriaMet)}}, want: machineos.StateBuilding},
-		{name: "fourth failure", job: batchv1.Job{Status: batchv1.JobStatus{Failed: 4}}, want: machineos.StateFailed},
-		{name: "failed condition", job: batchv1.Job{Status: batchv1.JobStatus{Failed: 1, Conditions: cond(batchv1.JobFailed)}}, want: machineos.StateFailed},
-		{name: "deleted while building", job: batchv1.Job{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: batchv1.JobStatus{Active: 1}}, want: machineos.StateInterrupted},
-		{name: "deleted after success", job: batchv1.Job{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: batchv1.JobStatus{Succeeded: 1}}, want: machineos.StateSucceeded},
-		{name: "deleted after failing", job: batchv1.Job{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: batchv1.JobStatus{Failed: 4}}, want: machineos.StateFailed},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, State(&tc.job))
-		})
-	}
-}
 
 func request() *Request {
 	return &Request{
@@ -92,7 +60,7 @@ func TestBuild(t *testing.T) {
 		assert.Equal(t, corev1.SecretTypeDockerConfigJson, s.Type, "%s normalized", s.Name)
 		assert.Equal(t, wellknown.MCONamespace, s.Namespace)
 	}
-	assert.Equal(t, []string{"containerfile-layered-image-0123", "mc-layered-image-0123", "base-layered-image-0123", "final-layered-image-0123"}, names)
+	assert.Equal(t, []string{"containerfile-layered-image-0123", "mc-layered-image-0123", "registry-certs-layered-image-0123", "base-layered-image-0123", "final-layered-image-0123"}, names)
 	assert.JSONEq(t, `{"auths":{"r.io":{"auth":"dTpw"}}}`, string(objs.Secrets[1].Data[corev1.DockerConfigJsonKey]), "legacy dockercfg converted")
 
 	job.UID = types.UID("job-uid")

@@ -18,10 +18,11 @@ import (
 )
 
 // Names of a build's objects, from the MachineOSBuild's name.
-func JobName(mosb string) string           { return "build-" + mosb }
+func JobName(mosb string) string             { return "build-" + mosb }
 func ContainerfileCMName(mosb string) string { return "containerfile-" + mosb }
 func MachineConfigCMName(mosb string) string { return "mc-" + mosb }
 func DigestCMName(mosb string) string        { return "digest-" + mosb }
+func RegistryCertsCMName(mosb string) string { return "registry-certs-" + mosb }
 func BaseSecretName(mosb string) string      { return "base-" + mosb }
 func FinalSecretName(mosb string) string     { return "final-" + mosb }
 
@@ -39,6 +40,7 @@ const (
 	basePullDir      = "/tmp/base-image-pull-creds"
 	pushDir          = "/tmp/final-image-push-creds"
 	cacheDir         = "/var/lib/imagemode/build-storage"
+	registryCertsDir = "/etc/imagemode/registry-certs"
 	authFileName     = "config.json"
 )
 
@@ -71,6 +73,9 @@ type Request struct {
 	Containerfile []byte
 	// BasePullSecret and PushSecret are the user's secrets, any supported form; they are normalized.
 	BasePullSecret, PushSecret *corev1.Secret
+	// RegistryCAs are registry CA bundles by file name host..port (the ControllerConfig's
+	// imageRegistryBundleData and imageRegistryBundleUserData); empty: system trust only.
+	RegistryCAs map[string][]byte
 }
 
 // Objects are what a build needs in the cluster. ConfigMaps and Secrets get their owner reference to the Job
@@ -132,6 +137,7 @@ func Build(r *Request, opts Options) (*Objects, error) {
 		ConfigMaps: []*corev1.ConfigMap{
 			{ObjectMeta: meta(ContainerfileCMName(mosb)), Data: map[string]string{ContainerfileKey: string(r.Containerfile)}},
 			{ObjectMeta: meta(MachineConfigCMName(mosb)), BinaryData: map[string][]byte{MachineConfigKey: gz.Bytes()}},
+			{ObjectMeta: meta(RegistryCertsCMName(mosb)), BinaryData: r.RegistryCAs},
 		},
 		Secrets: []*corev1.Secret{base, final},
 	}
@@ -189,6 +195,7 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 							"--digest-configmap=" + DigestCMName(mosb.Name),
 							"--digest-configmap-namespace=" + opts.Namespace,
 							"--digest-configmap-labels=" + labels.Set(DigestLabels(r)).String(),
+							"--registry-certs=" + registryCertsDir,
 						},
 						Env:                      env,
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
@@ -199,6 +206,7 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 							{Name: "base-image-pull-creds", MountPath: basePullDir},
 							{Name: "final-image-push-creds", MountPath: pushDir},
 							{Name: "build-storage", MountPath: cacheDir},
+							{Name: "registry-certs", MountPath: registryCertsDir},
 						},
 					}},
 					Volumes: []corev1.Volume{
@@ -207,6 +215,7 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 						{Name: "base-image-pull-creds", VolumeSource: secretVolume(BaseSecretName(mosb.Name))},
 						{Name: "final-image-push-creds", VolumeSource: secretVolume(FinalSecretName(mosb.Name))},
 						{Name: "build-storage", VolumeSource: cache},
+						{Name: "registry-certs", VolumeSource: configMapVolume(RegistryCertsCMName(mosb.Name))},
 					},
 				},
 			},

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2/textlogger"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -56,9 +57,13 @@ type ControlPlane struct {
 // New starts etcd and kube-apiserver, installs the embedded CRDs and waits until they are established,
 // then starts kube-controller-manager if asked. Call Stop when done.
 func New(ctx context.Context, opts Options) (*ControlPlane, error) {
-	// envtest and the controller-runtime client log through the global controller-runtime logger; give it
-	// a sink once so it does not print a warning with a stack trace.
-	ctrllog.SetLogger(logr.Discard())
+	// envtest and the controllers log through controller-runtime's global logger, which keeps the first sink
+	// it is given: quiet by default, to stderr with IMAGEMODE_TEST_LOGS=1 (for debugging a test).
+	if os.Getenv("IMAGEMODE_TEST_LOGS") != "" {
+		ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr))))
+	} else {
+		ctrllog.SetLogger(logr.Discard())
+	}
 
 	assets, err := AssetsDir()
 	if err != nil {

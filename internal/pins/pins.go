@@ -12,7 +12,4 @@ import (
 	_ "github.com/google/renameio/v2"                                           // atomic host file writes (daemon)
 	_ "github.com/moby/buildkit/frontend/dockerfile/parser"                     // Containerfile validation (layering)
 	_ "github.com/openshift/client-go/machineconfiguration/clientset/versioned" // CLI and informers
-	_ "github.com/openshift/imagebuilder/dockerfile/parser"                     // Containerfile validation (layering)
-	_ "github.com/prometheus/client_golang/prometheus"                          // component metrics
-	_ "k8s.io/kubectl/pkg/drain"                                                // cordon and evict (render rollout's drain controller)
 )

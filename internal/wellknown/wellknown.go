@@ -34,6 +34,29 @@ const (
 	FirstPivotConfigAnnotation = Group + "/firstPivotConfig"
 )
 
+// Drain handshake between the daemon and the drain controller: the daemon writes DesiredDrainAnnotation
+// (drain-<config> or uncordon-<config>), the drain controller performs it and then copies the value to
+// LastAppliedDrainAnnotation.
+const (
+	DesiredDrainAnnotation     = Group + "/desiredDrain"
+	LastAppliedDrainAnnotation = Group + "/lastAppliedDrain"
+	// DrainVerb and UncordonVerb are the verbs before the first "-" of a desiredDrain value.
+	DrainVerb    = "drain"
+	UncordonVerb = "uncordon"
+)
+
+// Values of the node StateAnnotation, written by the daemon.
+const (
+	NodeStateDone           = "Done"
+	NodeStateWorking        = "Working"
+	NodeStateDegraded       = "Degraded"
+	NodeStateUnreconcilable = "Unreconcilable"
+)
+
+// UpdateInProgressTaintKey is the key of the PreferNoSchedule taint the rollout puts on a pool's nodes that
+// do not yet target the pool's config, so that pods drained elsewhere avoid nodes about to be drained.
+const UpdateInProgressTaintKey = "UpdateInProgress"
+
 // Built-in pool names.
 const (
 	MasterPool = "master"

@@ -1,39 +1,39 @@
-package jobs
+package machineos
 
 import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/builder/jobs"
 )
 
-// State maps a build Job to the build's state, as the reference does:
+// JobState maps a build Job to the build's state, as the reference does:
 //   - a Job being deleted before it succeeded was interrupted;
 //   - a Job that started no pod yet is Prepared;
 //   - a Job with a success is Succeeded, unless the Job says it Failed (then Failed) or is not done yet;
 //   - more failed pods than the back-off limit allows, or a Failed condition, is Failed;
 //   - otherwise (running, or between retries) it is Building.
-func State(job *batchv1.Job) machineos.State {
+func JobState(job *batchv1.Job) State {
 	st := job.Status
 	failedCond := hasCondition(job, batchv1.JobFailed)
 	switch {
-	case job.DeletionTimestamp != nil && st.Succeeded == 0 && st.Failed <= BackoffLimit:
-		return machineos.StateInterrupted
+	case job.DeletionTimestamp != nil && st.Succeeded == 0 && st.Failed <= jobs.BackoffLimit:
+		return StateInterrupted
 	case st.Succeeded > 0:
 		switch {
 		case failedCond:
-			return machineos.StateFailed
+			return StateFailed
 		case len(st.Conditions) == 0 || hasCondition(job, batchv1.JobComplete):
-			return machineos.StateSucceeded
+			return StateSucceeded
 		default:
-			return machineos.StateBuilding
+			return StateBuilding
 		}
-	case st.Failed > BackoffLimit || failedCond:
-		return machineos.StateFailed
+	case st.Failed > jobs.BackoffLimit || failedCond:
+		return StateFailed
 	case st.Active == 0 && st.Failed == 0 && st.UncountedTerminatedPods == nil && ptrValue(st.Ready) == 0:
-		return machineos.StatePrepared
+		return StatePrepared
 	default:
-		return machineos.StateBuilding
+		return StateBuilding
 	}
 }
 

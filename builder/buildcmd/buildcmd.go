@@ -1,0 +1,232 @@
+// Package buildcmd is the program a build pod runs (`imagemode-builder build`): it reads the rendered
+// MachineConfig and the composed Containerfile the build service mounted, writes the build context (package
+// layering), builds in-process with the buildah library into a store that may persist between builds (the
+// layer cache), pushes to the build's tag with the push credentials, and records the pushed manifest digest
+// in the ConfigMap digest-<build>, which the build service reads. Registry CAs come as a certs.d tree
+// (one directory per host) built from the ControllerConfig's image registry bundles.
+package buildcmd
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"github.com/spf13/cobra"
+	"go.podman.io/image/v5/types"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/imagemode/imagemode/builder/buildah"
+	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/layering"
+)
+
+// Options are the build command's inputs.
+type Options struct {
+	Containerfile, MachineConfig     string // mounted ConfigMap files
+	BasePullAuthFile, PushAuthFile   string // mounted dockerconfigjson files
+	Tag                              string // where to push
+	StorageRoot                      string // image store (the layer cache when it persists)
+	RegistryCertsDir                 string // mounted registry-certs ConfigMap (host..port keys), optional
+	DigestConfigMap, DigestNamespace string
+	DigestLabels                     string
+	WorkDir                          string // scratch space; a temporary directory when empty
+}
+
+// NewCommand returns `build`.
+func NewCommand() *cobra.Command {
+	var o Options
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Build a layered OS image in-process, push it and record its digest (the build pod's program)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return Run(cmd.Context(), o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Containerfile, "containerfile", "", "the composed Containerfile")
+	f.StringVar(&o.MachineConfig, "machineconfig", "", "the rendered MachineConfig, gzipped JSON")
+	f.StringVar(&o.BasePullAuthFile, "base-pull-authfile", "", "credentials for pulling the base image")
+	f.StringVar(&o.PushAuthFile, "push-authfile", "", "credentials for pushing the built image")
+	f.StringVar(&o.Tag, "tag", "", "image reference to push to")
+	f.StringVar(&o.StorageRoot, "storage-root", "", "image store directory")
+	f.StringVar(&o.RegistryCertsDir, "registry-certs", "", "directory of registry CA bundles named host..port")
+	f.StringVar(&o.DigestConfigMap, "digest-configmap", "", "ConfigMap to record the pushed digest in")
+	f.StringVar(&o.DigestNamespace, "digest-configmap-namespace", "", "namespace of the digest ConfigMap")
+	f.StringVar(&o.DigestLabels, "digest-configmap-labels", "", "labels of the digest ConfigMap (k=v,...)")
+	for _, req := range []string{"containerfile", "machineconfig", "base-pull-authfile", "push-authfile", "tag", "storage-root", "digest-configmap", "digest-configmap-namespace"} {
+		_ = cmd.MarkFlagRequired(req)
+	}
+	return cmd
+}
+
+// Run builds, pushes and records the digest.
+func Run(ctx context.Context, o Options, out io.Writer) error {
+	start := time.Now()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(out, "%s %s\n", time.Since(start).Round(time.Millisecond), fmt.Sprintf(format, args...))
+	}
+	containerfile, err := os.ReadFile(o.Containerfile)
+	if err != nil {
+		return fmt.Errorf("reading Containerfile: %w", err)
+	}
+	rendered, err := readMachineConfig(o.MachineConfig)
+	if err != nil {
+		return err
+	}
+	work := o.WorkDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "imagemode-build-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+	}
+	ctxDir := filepath.Join(work, "context")
+	if err := writeContext(rendered, containerfile, ctxDir); err != nil {
+		return err
+	}
+	certsD, err := certsDir(o.RegistryCertsDir, filepath.Join(work, "certs.d"))
+	if err != nil {
+		return err
+	}
+	logf("building %s from rendered config %s (base %s)", o.Tag, rendered.Name, rendered.Spec.OSImageURL)
+
+	store, err := buildah.OpenStore(buildah.StoreOptions{Root: o.StorageRoot, RunRoot: filepath.Join(work, "run")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := buildah.CloseStore(store); err != nil {
+			logf("closing image store: %v", err)
+		}
+	}()
+	pull := &types.SystemContext{AuthFilePath: o.BasePullAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: work}
+	id, err := buildah.Build(ctx, store, buildah.BuildOptions{
+		ContextDir: ctxDir, Containerfile: "Containerfile", Tag: "localhost/imagemode-build:" + rendered.Name,
+		SystemContext: pull, Layers: true, Output: out, WorkDir: work,
+	})
+	if err != nil {
+		return err
+	}
+	logf("built image %s; pushing", id[:12])
+	push := &types.SystemContext{AuthFilePath: o.PushAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: work}
+	digest, err := buildah.Push(ctx, store, id, o.Tag, push, out)
+	if err != nil {
+		return err
+	}
+	logf("pushed %s@%s", o.Tag, digest)
+	if err := recordDigest(ctx, o, digest.String()); err != nil {
+		return err
+	}
+	logf("recorded the digest in configmap %s/%s", o.DigestNamespace, o.DigestConfigMap)
+	return nil
+}
+
+func readMachineConfig(path string) (*mcfgv1.MachineConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading rendered config: %w", err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("decompressing rendered config: %w", err)
+	}
+	var mc mcfgv1.MachineConfig
+	if err := json.NewDecoder(zr).Decode(&mc); err != nil {
+		return nil, fmt.Errorf("decoding rendered config: %w", err)
+	}
+	return &mc, nil
+}
+
+// writeContext writes the build context of rendered (its files composed by layering) with the given
+// Containerfile, which the build service composed from the same rendered config.
+func writeContext(rendered *mcfgv1.MachineConfig, containerfile []byte, dir string) error {
+	mosc := &mcfgv1.MachineOSConfig{Spec: mcfgv1.MachineOSConfigSpec{Containerfile: []mcfgv1.MachineOSContainerfile{
+		{ContainerfileArch: mcfgv1.NoArch, Content: "FROM configs AS final"}}}}
+	bc, err := layering.Compose(layering.Inputs{Rendered: rendered, MachineOSConfig: mosc})
+	if err != nil {
+		return fmt.Errorf("composing the build context: %w", err)
+	}
+	bc.Containerfile = containerfile
+	if err := bc.WriteDir(dir); err != nil {
+		return fmt.Errorf("writing the build context: %w", err)
+	}
+	return nil
+}
+
+// certsDir turns a mounted registry-certs ConfigMap (keys host..port, the ControllerConfig convention) into
+// a certs.d tree (host:port/ca.crt). It returns "" when there is none.
+func certsDir(src, dst string) (string, error) {
+	if src == "" {
+		return "", nil
+	}
+	entries, err := os.ReadDir(src)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading registry certificates: %w", err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		pem, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return "", fmt.Errorf("reading registry certificate %s: %w", e.Name(), err)
+		}
+		host := strings.ReplaceAll(e.Name(), "..", ":")
+		if err := os.MkdirAll(filepath.Join(dst, host), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dst, host, "ca.crt"), pem, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dst, nil
+}
+
+// recordDigest creates or updates the digest ConfigMap.
+func recordDigest(ctx context.Context, o Options, digest string) error {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading the API server configuration: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	lbls, err := jobs.ParseLabels(o.DigestLabels)
+	if err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: o.DigestConfigMap, Namespace: o.DigestNamespace, Labels: lbls},
+		Data: map[string]string{jobs.DigestKey: digest}}
+	cms := kube.CoreV1().ConfigMaps(o.DigestNamespace)
+	if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("recording the digest in configmap %s/%s: %w", o.DigestNamespace, o.DigestConfigMap, err)
+		}
+		existing, err := cms.Get(ctx, o.DigestConfigMap, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		existing.Data, existing.Labels = cm.Data, cm.Labels
+		if _, err := cms.Update(ctx, existing, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("updating the digest in configmap %s/%s: %w", o.DigestNamespace, o.DigestConfigMap, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,329 @@
+package machineos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/layering"
+)
+
+// Event reasons of the build service (the reference's strings).
+const (
+	EventBuildStarted     = "BuildStarted"
+	EventBuildCompleted   = "BuildCompleted"
+	EventBuildFailed      = "BuildFailed"
+	EventBuildInterrupted = "BuildInterrupted"
+	EventJobCreated       = "JobCreated"
+	EventRebuildRequested = "RebuildRequested"
+	EventBuildWaiting     = "BuildWaiting"
+	EventImageReused      = "ImageReused"
+)
+
+// secretWait is how long a build waits before looking again for a missing or invalid secret (secrets are
+// not watched: the build service never reads secrets it does not use).
+const secretWait = 15 * time.Second
+
+// BuildReconciler runs MachineOSBuilds: it starts each build's Job and follows it to the end.
+type BuildReconciler struct {
+	Client client.Client
+	// APIReader reads objects the build pod writes (the digest ConfigMap) without the cache's lag.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Jobs      jobs.Options
+	// ControllerConfigName names the ControllerConfig holding registry CAs and proxy settings.
+	ControllerConfigName string
+}
+
+// Reconcile moves one MachineOSBuild along.
+func (r *BuildReconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
+	mosb := &mcfgv1.MachineOSBuild{}
+	if err := r.Client.Get(ctx, req.NamespacedName, mosb); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if mosb.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil // the garbage collector removes the Job, its ConfigMaps and Secrets
+	}
+	if mosb.Annotations[ReusedFromAnnotation] != "" {
+		return ctrl.Result{}, nil // no build runs: the MachineOSConfig controller records the reused image
+	}
+	state := StateOf(mosb)
+	job, err := r.job(ctx, mosb)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	switch {
+	case state == StateSucceeded:
+		return ctrl.Result{}, r.cleanUp(ctx, mosb, job)
+	case state.IsTerminal():
+		return ctrl.Result{}, nil // failed and interrupted builds keep their objects for inspection
+	case job == nil && mosb.Annotations[wellknown.JobUIDAnnotation] != "":
+		// The Job went away before the build ended: it was deleted.
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildInterrupted, "Build", "Job %s was deleted during the build", jobs.JobName(mosb.Name))
+		return ctrl.Result{}, r.setState(ctx, mosb, StateInterrupted, nil)
+	case job == nil:
+		return r.start(ctx, mosb)
+	default:
+		return r.follow(ctx, mosb, job)
+	}
+}
+
+// job returns the build's Job if it belongs to this MachineOSBuild; a same-named Job of an earlier,
+// deleted MachineOSBuild is deleted.
+func (r *BuildReconciler) job(ctx context.Context, mosb *mcfgv1.MachineOSBuild) (*batchv1.Job, error) {
+	job := &batchv1.Job{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: jobs.JobName(mosb.Name)}, job)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading job %s: %w", jobs.JobName(mosb.Name), err)
+	}
+	if !metav1.IsControlledBy(job, mosb) {
+		if job.DeletionTimestamp == nil {
+			bg := metav1.DeletePropagationForeground
+			if err := r.Client.Delete(ctx, job, &client.DeleteOptions{PropagationPolicy: &bg}); client.IgnoreNotFound(err) != nil {
+				return nil, fmt.Errorf("deleting job %s of an earlier build: %w", job.Name, err)
+			}
+		}
+		return nil, fmt.Errorf("job %s belongs to an earlier build of the same name; waiting for its deletion", job.Name)
+	}
+	return job, nil
+}
+
+// start prepares and starts a build: the Containerfile is composed and validated, the secrets read, then
+// the Job, ConfigMaps and Secrets are created and the build is Prepared.
+func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild) (ctrl.Result, error) {
+	in, err := r.loadBuildInputs(ctx, mosb)
+	if err != nil || in == nil {
+		return ctrl.Result{}, err
+	}
+	if in.pool.Spec.Configuration.Name != mosb.Spec.MachineConfig.Name {
+		// A stale build: the pool moved on before it started. The MachineOSConfig controller replaces it.
+		return ctrl.Result{}, nil
+	}
+	bc, err := layering.Compose(layering.Inputs{Rendered: in.rendered, MachineOSConfig: in.mosc, MachineOSBuild: mosb})
+	if err != nil {
+		// Invalid input (a Containerfile that does not parse, a config that cannot be layered) fails at once:
+		// retrying cannot help.
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build", "%v", err)
+		return ctrl.Result{}, r.setState(ctx, mosb, StateFailed, func(s *mcfgv1.MachineOSBuildStatus) {
+			s.BuildStart = ptrTime(mosb.CreationTimestamp)
+		})
+	}
+	req := &jobs.Request{MachineOSConfig: in.mosc, MachineOSBuild: mosb, Pool: in.pool, Rendered: in.rendered,
+		Containerfile: bc.Containerfile, RegistryCAs: in.registryCAs}
+	var wait string
+	if req.BasePullSecret, wait, err = r.secret(ctx, basePullSecretName(in.mosc)); err != nil || wait != "" {
+		return r.waitFor(mosb, wait, err)
+	}
+	if req.PushSecret, wait, err = r.secret(ctx, in.mosc.Spec.RenderedImagePushSecret.Name); err != nil || wait != "" {
+		return r.waitFor(mosb, wait, err)
+	}
+	objs, err := jobs.Build(req, r.Jobs)
+	if err != nil {
+		return r.waitFor(mosb, err.Error(), nil) // an invalid secret: the user can fix its content
+	}
+	if err := controllerutil.SetControllerReference(mosb, objs.Job, r.Client.Scheme()); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Client.Create(ctx, objs.Job); err != nil && !apierrors.IsAlreadyExists(err) {
+		return ctrl.Result{}, fmt.Errorf("creating job %s: %w", objs.Job.Name, err)
+	}
+	r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventJobCreated, "Build", "Created job %s/%s", objs.Job.Namespace, objs.Job.Name)
+	// The next pass (on the Job's creation) adds its ConfigMaps and Secrets and records its UID.
+	return ctrl.Result{}, nil
+}
+
+// follow completes a started build's objects and maps its Job's progress to the build's state.
+func (r *BuildReconciler) follow(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) (ctrl.Result, error) {
+	if mosb.Annotations[wellknown.JobUIDAnnotation] != string(job.UID) {
+		if err := r.ensureJobObjects(ctx, mosb, job); err != nil {
+			return ctrl.Result{}, err
+		}
+		before := mosb.DeepCopy()
+		metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, wellknown.JobUIDAnnotation, string(job.UID))
+		if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("recording job uid on machineosbuild %s: %w", mosb.Name, err)
+		}
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventBuildStarted, "Build", "Build started for pool %s (job %s)",
+			mosb.Labels[wellknown.TargetMachineConfigPoolLabel], job.Name)
+	}
+	next := JobState(job)
+	if next == StateOf(mosb) || !CanTransition(StateOf(mosb), next) {
+		return ctrl.Result{}, nil
+	}
+	var digested string
+	if next == StateSucceeded {
+		cm := &corev1.ConfigMap{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: jobs.DigestCMName(mosb.Name)}, cm)
+		if err != nil || cm.Data[jobs.DigestKey] == "" {
+			r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build",
+				"Job %s succeeded but configmap %s holds no digest (%v)", job.Name, jobs.DigestCMName(mosb.Name), err)
+			next = StateFailed
+		} else if digested, err = DigestedPullSpec(string(mosb.Spec.RenderedImagePushSpec), cm.Data[jobs.DigestKey]); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	switch next {
+	case StateSucceeded:
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventBuildCompleted, "Build", "Build completed: %s", digested)
+	case StateFailed:
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build", "Build failed after %d attempts (job %s)", job.Status.Failed, job.Name)
+	case StateInterrupted:
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildInterrupted, "Build", "Job %s was deleted during the build", job.Name)
+	}
+	return ctrl.Result{}, r.setState(ctx, mosb, next, func(s *mcfgv1.MachineOSBuildStatus) {
+		if digested != "" {
+			s.DigestedImagePushSpec = mcfgv1.ImageDigestFormat(digested)
+		}
+		if s.BuildStart == nil {
+			start := job.CreationTimestamp
+			s.BuildStart = &start
+		}
+		s.Builder = &mcfgv1.MachineOSBuilderReference{ImageBuilderType: mcfgv1.JobBuilder,
+			Job: &mcfgv1.ObjectReference{Group: "batch", Resource: "jobs", Namespace: job.Namespace, Name: job.Name}}
+	})
+}
+
+// ensureJobObjects creates the build's ConfigMaps and Secrets, owned by its Job, where missing.
+func (r *BuildReconciler) ensureJobObjects(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) error {
+	in, err := r.loadBuildInputs(ctx, mosb)
+	if err != nil || in == nil {
+		return fmt.Errorf("loading inputs of machineosbuild %s: %w", mosb.Name, errors.Join(err, errors.New("inputs gone")))
+	}
+	bc, err := layering.Compose(layering.Inputs{Rendered: in.rendered, MachineOSConfig: in.mosc, MachineOSBuild: mosb})
+	if err != nil {
+		return err
+	}
+	req := &jobs.Request{MachineOSConfig: in.mosc, MachineOSBuild: mosb, Pool: in.pool, Rendered: in.rendered,
+		Containerfile: bc.Containerfile, RegistryCAs: in.registryCAs}
+	if req.BasePullSecret, _, err = r.secret(ctx, basePullSecretName(in.mosc)); err != nil || req.BasePullSecret == nil {
+		return fmt.Errorf("reading base pull secret: %w", errors.Join(err, errors.New("missing")))
+	}
+	if req.PushSecret, _, err = r.secret(ctx, in.mosc.Spec.RenderedImagePushSecret.Name); err != nil || req.PushSecret == nil {
+		return fmt.Errorf("reading push secret: %w", errors.Join(err, errors.New("missing")))
+	}
+	objs, err := jobs.Build(req, r.Jobs)
+	if err != nil {
+		return err
+	}
+	objs.WithJobOwner(job)
+	for _, cm := range objs.ConfigMaps {
+		if err := r.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating configmap %s: %w", cm.Name, err)
+		}
+	}
+	for _, s := range objs.Secrets {
+		if err := r.Client.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating secret %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// cleanUp deletes a successful build's Job (and with it, through ownership, its ConfigMaps and Secrets).
+func (r *BuildReconciler) cleanUp(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) error {
+	if job == nil || job.DeletionTimestamp != nil || string(job.UID) != mosb.Annotations[wellknown.JobUIDAnnotation] {
+		return nil
+	}
+	fg := metav1.DeletePropagationForeground
+	if err := r.Client.Delete(ctx, job, &client.DeleteOptions{PropagationPolicy: &fg}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting job %s after success: %w", job.Name, err)
+	}
+	return nil
+}
+
+// setState writes the build's conditions for state (if the transition is allowed), buildEnd for terminal
+// states, and whatever mutate changes, in one status patch.
+func (r *BuildReconciler) setState(ctx context.Context, mosb *mcfgv1.MachineOSBuild, state State, mutate func(*mcfgv1.MachineOSBuildStatus)) error {
+	if !CanTransition(StateOf(mosb), state) {
+		return nil
+	}
+	before := mosb.DeepCopy()
+	now := r.now()
+	mosb.Status.Conditions = Conditions(state, mosb.Status.Conditions, now)
+	if mutate != nil {
+		mutate(&mosb.Status)
+	}
+	if state.IsTerminal() && mosb.Status.BuildEnd == nil {
+		start := mosb.CreationTimestamp
+		if mosb.Status.BuildStart != nil {
+			start = *mosb.Status.BuildStart
+		}
+		s, e := BuildTimes(start, now)
+		mosb.Status.BuildStart, mosb.Status.BuildEnd = &s, &e
+	}
+	if err := r.Client.Status().Patch(ctx, mosb, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("writing state %s of machineosbuild %s: %w", state, mosb.Name, err)
+	}
+	log.FromContext(ctx).Info("build state", "machineosbuild", mosb.Name, "state", state)
+	return nil
+}
+
+// waitFor reports why a build cannot start yet and looks again later.
+func (r *BuildReconciler) waitFor(mosb *mcfgv1.MachineOSBuild, why string, err error) (ctrl.Result, error) {
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildWaiting, "Build", "%s", why)
+	return ctrl.Result{RequeueAfter: secretWait}, nil
+}
+
+// secret reads a secret of the build namespace; a missing one is a reason to wait, not an error.
+func (r *BuildReconciler) secret(ctx context.Context, name string) (*corev1.Secret, string, error) {
+	s := &corev1.Secret{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: name}, s)
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Sprintf("secret %s/%s not found; the build starts when it exists", r.Jobs.Namespace, name), nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("reading secret %s: %w", name, err)
+	}
+	return s, "", nil
+}
+
+func basePullSecretName(mosc *mcfgv1.MachineOSConfig) string {
+	if mosc.Spec.BaseImagePullSecret != nil && mosc.Spec.BaseImagePullSecret.Name != "" {
+		return mosc.Spec.BaseImagePullSecret.Name
+	}
+	return wellknown.GlobalPullSecretCopy
+}
+
+func (r *BuildReconciler) now() metav1.Time { return metav1.NewTime(r.Clock.Now()) }
+
+func ptrTime(t metav1.Time) *metav1.Time { return &t }
+
+// SetupWithManager watches MachineOSBuilds and the Jobs they control.
+func (r *BuildReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("machineosbuild").
+		For(&mcfgv1.MachineOSBuild{}).
+		Watches(&batchv1.Job{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &mcfgv1.MachineOSBuild{}, handler.OnlyControllerOwner())).
+		Complete(r)
+}

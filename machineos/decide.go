@@ -1,0 +1,267 @@
+package machineos
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/imagemode/imagemode/internal/wellknown"
+)
+
+// Annotations this project adds to MachineOSBuilds (beyond the reference's).
+const (
+	// SpecHashAnnotation records the MachineOSConfig spec a build was made for, so a later build that only
+	// changes files or units can reuse its image.
+	SpecHashAnnotation = "imagemode.io/machine-os-config-spec"
+	// ReusedFromAnnotation names the build whose image a build reuses (no build ran).
+	ReusedFromAnnotation = "imagemode.io/reused-image-from"
+)
+
+// Reasons of the MachineOSConfig Ready condition and the pool's ImageBuildDegraded condition.
+const (
+	ConditionReady           = "Ready"
+	ReasonBuilt              = "Built"
+	ReasonBuilding           = "Building"
+	ReasonBuildFailed        = "BuildFailed"
+	ReasonBuildInterrupted   = "BuildInterrupted"
+	ReasonBuildPending       = "BuildPending"
+	ReasonBuildSuccess       = "BuildSuccess"
+	ReasonPoolNotFound       = "PoolNotFound"
+	ReasonPoolNotRendered    = "PoolNotRendered"
+	ReasonConflict           = "ConflictingMachineOSConfig"
+	ReasonRebuildRequested   = "RebuildRequested"
+	ReasonInvalidBuildInputs = "InvalidBuildInputs"
+)
+
+// ConfigInputs is what a MachineOSConfig's next step depends on.
+type ConfigInputs struct {
+	MOSC *mcfgv1.MachineOSConfig
+	// Others are the other MachineOSConfigs of the cluster.
+	Others []*mcfgv1.MachineOSConfig
+	// Pool and Rendered (the pool's spec.configuration) are nil when missing.
+	Pool     *mcfgv1.MachineConfigPool
+	Rendered *mcfgv1.MachineConfig
+	// Builds are the MachineOSBuilds this MachineOSConfig controls.
+	Builds []*mcfgv1.MachineOSBuild
+	// CurrentRendered is the rendered config of the build the MachineOSConfig currently points at (nil if
+	// none or gone).
+	CurrentRendered *mcfgv1.MachineConfig
+}
+
+// Action is what to do to the builds.
+type Action string
+
+// Actions.
+const (
+	ActionNone   Action = ""       // nothing to create or delete
+	ActionCreate Action = "Create" // create Decision.Build
+	ActionReuse  Action = "Reuse"  // create Decision.Build as Succeeded with Decision.ReuseFrom's image
+	ActionDelete Action = "Delete" // delete Decision.Build (a rebuild: it is created again once gone)
+)
+
+// Decision is a MachineOSConfig's next step and what to report.
+type Decision struct {
+	Action Action
+	// Build is the name of the build for the pool's current config (empty when there is none yet).
+	Build     string
+	ReuseFrom *mcfgv1.MachineOSBuild
+	// DeleteStale are other builds of this MachineOSConfig that did not succeed: replaced, they go.
+	DeleteStale []string
+	// RemoveRebuildAnnotation is set once the requested rebuild has begun.
+	RemoveRebuildAnnotation bool
+	// CurrentBuild is the value of the current-machine-os-build annotation (empty: leave it).
+	CurrentBuild string
+	// Image is the digested pull spec to publish in status.currentImagePullSpec (empty: leave it).
+	Image string
+	// Ready is the MachineOSConfig's Ready condition.
+	Ready metav1.Condition
+	// PoolCondition is the pool's ImageBuildDegraded condition (nil: no pool to report on).
+	PoolCondition *mcfgv1.MachineConfigPoolCondition
+}
+
+// Decide computes a MachineOSConfig's next step. It is pure.
+func Decide(in ConfigInputs) Decision {
+	mosc := in.MOSC
+	pool := mosc.Spec.MachineConfigPool.Name
+	if other := olderFor(pool, mosc, in.Others); other != "" {
+		return wait(ReasonConflict, fmt.Sprintf("MachineOSConfig %s already targets pool %s; a pool can have one MachineOSConfig", other, pool), nil)
+	}
+	if in.Pool == nil {
+		return wait(ReasonPoolNotFound, fmt.Sprintf("MachineConfigPool %s not found; the build starts when it exists", pool), nil)
+	}
+	if in.Rendered == nil {
+		return wait(ReasonPoolNotRendered, fmt.Sprintf("pool %s has no rendered config yet", pool), poolPending(pool))
+	}
+	name, err := BuildName(mosc, in.Pool, in.Rendered)
+	if err != nil {
+		return wait(ReasonInvalidBuildInputs, err.Error(), poolPending(pool))
+	}
+	d := Decision{Build: name}
+	builds := map[string]*mcfgv1.MachineOSBuild{}
+	for _, b := range in.Builds {
+		builds[b.Name] = b
+	}
+	target := builds[name]
+	_, rebuild := mosc.Annotations[wellknown.RebuildAnnotation]
+
+	switch {
+	case rebuild && target != nil && target.DeletionTimestamp == nil:
+		d.Action = ActionDelete
+		d.Ready = condition(metav1.ConditionFalse, ReasonRebuildRequested, fmt.Sprintf("rebuilding %s: deleting the previous build", name))
+		return d
+	case rebuild && target != nil:
+		d.Ready = condition(metav1.ConditionFalse, ReasonRebuildRequested, fmt.Sprintf("rebuilding %s: waiting for the previous build to go", name))
+		return d
+	case target == nil:
+		current := builds[mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation]]
+		if !rebuild && canReuse(current, in.CurrentRendered, in.Rendered, mosc) {
+			d.Action, d.ReuseFrom = ActionReuse, current
+			d.Image = string(current.Status.DigestedImagePushSpec)
+		} else {
+			d.Action = ActionCreate
+		}
+		d.RemoveRebuildAnnotation = rebuild
+		d.CurrentBuild = name
+		d.DeleteStale = staleBuilds(in.Builds, name)
+		if d.Action == ActionReuse {
+			d.Ready = condition(metav1.ConditionTrue, ReasonBuilt, fmt.Sprintf("image %s reused for %s: only files or units changed", d.Image, in.Rendered.Name))
+			d.PoolCondition = poolCondition(corev1.ConditionFalse, ReasonBuildSuccess, "")
+		} else {
+			d.Ready = condition(metav1.ConditionFalse, ReasonBuildPending, fmt.Sprintf("build %s created", name))
+			d.PoolCondition = poolCondition(corev1.ConditionFalse, ReasonBuilding, "")
+		}
+		return d
+	}
+
+	d.CurrentBuild = name
+	if from := builds[target.Annotations[ReusedFromAnnotation]]; from != nil && StateOf(target) == StateInitial && StateOf(from) == StateSucceeded {
+		// A reuse whose status was not recorded yet (interrupted between creation and status): finish it.
+		d.Action, d.ReuseFrom, d.Image = ActionReuse, from, string(from.Status.DigestedImagePushSpec)
+		d.Ready = condition(metav1.ConditionTrue, ReasonBuilt, fmt.Sprintf("image %s reused for %s: only files or units changed", d.Image, in.Rendered.Name))
+		d.PoolCondition = poolCondition(corev1.ConditionFalse, ReasonBuildSuccess, "")
+		return d
+	}
+	switch state := StateOf(target); state {
+	case StateSucceeded:
+		d.Image = string(target.Status.DigestedImagePushSpec)
+		d.DeleteStale = staleBuilds(in.Builds, name)
+		d.Ready = condition(metav1.ConditionTrue, ReasonBuilt, fmt.Sprintf("image %s built by %s", d.Image, name))
+		d.PoolCondition = poolCondition(corev1.ConditionFalse, ReasonBuildSuccess, "")
+	case StateFailed, StateInterrupted:
+		reason := ReasonBuildFailed
+		if state == StateInterrupted {
+			reason = ReasonBuildInterrupted
+		}
+		msg := fmt.Sprintf("Failed to build OS image for pool %s (MachineOSBuild: %s): %s", pool, name, conditionSummary(target, state))
+		d.Ready = condition(metav1.ConditionFalse, reason, msg+"; change the MachineOSConfig or add the rebuild annotation to build again")
+		d.PoolCondition = poolCondition(corev1.ConditionTrue, ReasonBuildFailed, msg)
+	default:
+		d.DeleteStale = staleBuilds(in.Builds, name)
+		d.Ready = condition(metav1.ConditionFalse, ReasonBuilding, fmt.Sprintf("build %s is %s", name, stateWord(state)))
+		d.PoolCondition = poolCondition(corev1.ConditionFalse, ReasonBuilding, "")
+	}
+	return d
+}
+
+// SpecHash is a short digest of a MachineOSConfig spec.
+func SpecHash(spec mcfgv1.MachineOSConfigSpec) string {
+	raw, _ := json.Marshal(spec) // a spec of strings always encodes
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// RequiresRebuild reports whether moving from one rendered config to another changes the image itself: a new
+// base image, extensions or kernel. Files, units, ssh keys and kernel arguments (which nodes apply) do not.
+func RequiresRebuild(old, new *mcfgv1.MachineConfig) bool {
+	o, n := old.Spec, new.Spec
+	return o.OSImageURL != n.OSImageURL || o.BaseOSExtensionsContainerImage != n.BaseOSExtensionsContainerImage ||
+		kernelType(o.KernelType) != kernelType(n.KernelType) || !reflect.DeepEqual(nonNil(o.Extensions), nonNil(n.Extensions))
+}
+
+// canReuse: the current build succeeded for the same MachineOSConfig spec, and the config change does not
+// touch the image.
+func canReuse(current *mcfgv1.MachineOSBuild, currentRendered, rendered *mcfgv1.MachineConfig, mosc *mcfgv1.MachineOSConfig) bool {
+	return current != nil && current.DeletionTimestamp == nil && StateOf(current) == StateSucceeded &&
+		current.Status.DigestedImagePushSpec != "" && currentRendered != nil &&
+		current.Annotations[SpecHashAnnotation] == SpecHash(mosc.Spec) && !RequiresRebuild(currentRendered, rendered)
+}
+
+// staleBuilds are the builds other than keep that did not succeed.
+func staleBuilds(builds []*mcfgv1.MachineOSBuild, keep string) []string {
+	var out []string
+	for _, b := range builds {
+		if b.Name != keep && b.DeletionTimestamp == nil && StateOf(b) != StateSucceeded {
+			out = append(out, b.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// olderFor returns the name of another MachineOSConfig for pool created before mosc (ties: by name).
+func olderFor(pool string, mosc *mcfgv1.MachineOSConfig, others []*mcfgv1.MachineOSConfig) string {
+	for _, o := range others {
+		if o.Name == mosc.Name || o.Spec.MachineConfigPool.Name != pool || o.DeletionTimestamp != nil {
+			continue
+		}
+		if o.CreationTimestamp.Before(&mosc.CreationTimestamp) ||
+			(o.CreationTimestamp.Equal(&mosc.CreationTimestamp) && o.Name < mosc.Name) {
+			return o.Name
+		}
+	}
+	return ""
+}
+
+func wait(reason, msg string, pool *mcfgv1.MachineConfigPoolCondition) Decision {
+	return Decision{Ready: condition(metav1.ConditionFalse, reason, msg), PoolCondition: pool}
+}
+
+func poolPending(string) *mcfgv1.MachineConfigPoolCondition {
+	return poolCondition(corev1.ConditionFalse, ReasonBuildPending, "")
+}
+
+func condition(status metav1.ConditionStatus, reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: ConditionReady, Status: status, Reason: reason, Message: msg}
+}
+
+func poolCondition(status corev1.ConditionStatus, reason, msg string) *mcfgv1.MachineConfigPoolCondition {
+	return &mcfgv1.MachineConfigPoolCondition{Type: mcfgv1.MachineConfigPoolImageBuildDegraded, Status: status, Reason: reason, Message: msg}
+}
+
+// conditionSummary is "<reason>: <message>" of the build's True condition.
+func conditionSummary(b *mcfgv1.MachineOSBuild, s State) string {
+	for _, c := range b.Status.Conditions {
+		if c.Type == string(s) {
+			return c.Reason + ": " + c.Message
+		}
+	}
+	return string(s)
+}
+
+func stateWord(s State) string {
+	if s == StateInitial {
+		return "pending"
+	}
+	return string(s)
+}
+
+func kernelType(k string) string {
+	if k == "" {
+		return "default"
+	}
+	return k
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

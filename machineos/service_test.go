@@ -1,0 +1,289 @@
+package machineos_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/imagemode/imagemode/builder/buildah"
+	"github.com/imagemode/imagemode/builder/buildcmd"
+	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/builder/podrunner"
+	"github.com/imagemode/imagemode/internal/controlplane"
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/registry"
+	"github.com/imagemode/imagemode/registry/localregistry"
+	"github.com/imagemode/imagemode/render"
+	"github.com/imagemode/imagemode/render/renderer"
+	"github.com/imagemode/imagemode/testimages"
+)
+
+// execAsEnv makes this test binary act as the build pod's program when the pod runner runs it.
+const execAsEnv = "IMAGEMODE_TEST_EXEC_AS"
+
+func TestMain(m *testing.M) {
+	if buildah.Reexec() {
+		return
+	}
+	if os.Getenv(execAsEnv) == "imagemode-builder" {
+		root := &cobra.Command{Use: "imagemode-builder", SilenceUsage: true}
+		root.AddCommand(buildcmd.NewCommand())
+		if err := root.Execute(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// env is a cluster with the build service, the render controller, a pod runner and a registry.
+type env struct {
+	cp   *controlplane.ControlPlane
+	reg  *localregistry.Registry
+	c    client.Client
+	base string
+}
+
+func startEnv(t *testing.T) (*env, context.Context) {
+	t.Helper()
+	cp := controlplane.Start(t, controlplane.Options{ControllerManager: true})
+	reg := localregistry.StartForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	t.Cleanup(cancel)
+	base, err := testimages.Push(ctx, reg.SystemContext(), testimages.Options{}, reg.Ref("openshift/rhcos", ":base"))
+	require.NoError(t, err)
+	e := &env{cp: cp, reg: reg, c: cp.Client, base: base}
+
+	ns := wellknown.MCONamespace
+	dockercfg := fmt.Sprintf(`{%q:{"auth":%q}}`, reg.Host, b64(reg.Username+":"+reg.Password))
+	cc := renderer.NewControllerConfig(base, "", "4.19.0-test")
+	ca, err := os.ReadFile(reg.CertDir + "/ca.crt")
+	require.NoError(t, err)
+	cc.Spec.ImageRegistryBundleUserData = []mcfgv1.ImageRegistryBundle{{File: strings.ReplaceAll(reg.Host, ":", ".."), Data: ca}}
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: wellknown.GlobalPullSecretCopy}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: reg.DockerConfigJSON()}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "builder-dockercfg-mtcl23"}, Type: corev1.SecretTypeDockercfg,
+			Data: map[string][]byte{corev1.DockerConfigKey: []byte(dockercfg)}},
+		cc,
+		mc("00-worker", "worker", "/etc/imagemode/role", "worker"),
+		pool("worker", "worker"),
+		pool("layered-image", "worker", "layered-image"),
+	} {
+		require.NoError(t, e.c.Create(ctx, obj))
+	}
+
+	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}}) // each test runs its own manager
+	require.NoError(t, err)
+	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
+	require.NoError(t, machineos.AddToManager(mgr, machineos.Options{
+		Jobs:                 jobs.Options{Namespace: ns, Image: "imagemode:test", CacheHostPath: "/var/lib/imagemode/build-cache"},
+		ControllerConfigName: renderer.ControllerConfigName,
+	}))
+	runner := &podrunner.Runner{Client: mgr.GetClient(), Opts: podrunner.Options{
+		Namespace: ns, Selector: labels.SelectorFromSet(labels.Set{wellknown.EphemeralBuildObjectLabel: ""}), NodeName: "local-runner",
+		StateDir: t.TempDir(), HostPathRoot: t.TempDir(), Programs: map[string]string{"imagemode-builder": os.Args[0]},
+		Env: []string{execAsEnv + "=imagemode-builder", "KUBECONFIG=" + cp.KubeconfigPath}, KillGrace: 2 * time.Second,
+	}}
+	require.NoError(t, runner.SetupWithManager(mgr))
+	mgrCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mgrCtx) }()
+	t.Cleanup(func() { stop(); <-done; runner.Stop() })
+	return e, ctx
+}
+
+// TestBuildService runs the docs' MachineOSConfig (push target moved to the local registry) through the
+// build service on the real parts, then a layer-only change, then the rebuild annotation.
+func TestBuildService(t *testing.T) {
+	e, ctx := startEnv(t)
+	mosc := docsMOSC(e.reg.Ref("openshift/os-image", ":latest"),
+		"FROM configs AS final\nRUN dnf install -y cowsay && \\\n  dnf clean all && \\\n  ostree container commit\n"+
+			"RUN test \"$(cat /etc/imagemode/role)\" = worker && test -x /usr/bin/cowsay && test -f /etc/machine-config-daemon/currentconfig\n")
+	require.NoError(t, e.c.Create(ctx, mosc))
+
+	first := waitBuild(ctx, t, e.c, machineos.StateSucceeded)
+	assert.Regexp(t, `^layered-image-[0-9a-f]{32}$`, first.Name)
+	digested := string(first.Status.DigestedImagePushSpec)
+	assert.Regexp(t, `^127\.0\.0\.1:\d+/openshift/os-image@sha256:[0-9a-f]{64}$`, digested)
+	require.NotNil(t, first.Status.BuildStart)
+	require.NotNil(t, first.Status.BuildEnd)
+	require.NotNil(t, first.Status.Builder)
+	assert.Equal(t, "build-"+first.Name, first.Status.Builder.Job.Name)
+	assert.Equal(t, first.Name, first.Labels[wellknown.MachineOSConfigLabel]+"-"+strings.TrimPrefix(first.Name, "layered-image-"))
+
+	info, err := registry.Inspect(ctx, e.reg.SystemContext(), digested)
+	require.NoError(t, err)
+	assert.Equal(t, "layered-image", info.Labels["machineconfigpool"])
+	assert.Equal(t, first.Spec.MachineConfig.Name, info.Labels["machineconfig"])
+	waitMOSC(ctx, t, e.c, func(m *mcfgv1.MachineOSConfig) bool {
+		return string(m.Status.CurrentImagePullSpec) == digested && m.Annotations[wellknown.CurrentMachineOSBuildAnnotation] == first.Name
+	})
+	waitGone(ctx, t, e.c, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: wellknown.MCONamespace, Name: "build-" + first.Name}})
+	waitGone(ctx, t, e.c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: wellknown.MCONamespace, Name: "containerfile-" + first.Name}})
+	waitGone(ctx, t, e.c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: wellknown.MCONamespace, Name: "final-" + first.Name}})
+
+	// A files-only MachineConfig for the pool: a new rendered config, a new build name, no build.
+	require.NoError(t, e.c.Create(ctx, mc("10-layered-file", "layered-image", "/etc/imagemode/extra", "x")))
+	reused := waitBuildOther(ctx, t, e.c, first.Name, machineos.StateSucceeded)
+	assert.Equal(t, first.Name, reused.Annotations[machineos.ReusedFromAnnotation])
+	assert.Equal(t, digested, string(reused.Status.DigestedImagePushSpec))
+	err = e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: "build-" + reused.Name}, &batchv1.Job{})
+	assert.True(t, apierrors.IsNotFound(err), "a layer-only change must not start a Job")
+
+	// The rebuild annotation: the current build is rebuilt under the same name; the annotation goes.
+	latest := &mcfgv1.MachineOSConfig{}
+	require.NoError(t, e.c.Get(ctx, types.NamespacedName{Name: mosc.Name}, latest))
+	latest.Annotations[wellknown.RebuildAnnotation] = ""
+	require.NoError(t, e.c.Update(ctx, latest))
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 4*time.Minute, true, func(ctx context.Context) (bool, error) {
+		b := &mcfgv1.MachineOSBuild{}
+		if err := e.c.Get(ctx, types.NamespacedName{Name: reused.Name}, b); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return b.UID != reused.UID && machineos.StateOf(b) == machineos.StateSucceeded && b.Annotations[machineos.ReusedFromAnnotation] == "", nil
+	}), "the rebuilt build never succeeded")
+	waitMOSC(ctx, t, e.c, func(m *mcfgv1.MachineOSConfig) bool {
+		_, still := m.Annotations[wellknown.RebuildAnnotation]
+		return !still
+	})
+}
+
+// TestInvalidContainerfileFailsAtOnce: a Containerfile that does not parse fails the build without a Job
+// and marks the pool ImageBuildDegraded.
+func TestInvalidContainerfileFailsAtOnce(t *testing.T) {
+	e, ctx := startEnv(t)
+	require.NoError(t, e.c.Create(ctx, docsMOSC(e.reg.Ref("openshift/os-image", ":latest"), "FROM configs AS final\nFROBNICATE the image\n")))
+	failed := waitBuild(ctx, t, e.c, machineos.StateFailed)
+	err := e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: "build-" + failed.Name}, &batchv1.Job{})
+	assert.True(t, apierrors.IsNotFound(err), "no Job for an invalid Containerfile")
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		p := &mcfgv1.MachineConfigPool{}
+		if err := e.c.Get(ctx, types.NamespacedName{Name: "layered-image"}, p); err != nil {
+			return false, err
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == mcfgv1.MachineConfigPoolImageBuildDegraded && c.Status == corev1.ConditionTrue {
+				return strings.Contains(c.Message, "Failed to build OS image for pool layered-image (MachineOSBuild: "+failed.Name+")"), nil
+			}
+		}
+		return false, nil
+	}), "pool never became ImageBuildDegraded")
+}
+
+func docsMOSC(pushSpec, containerfile string) *mcfgv1.MachineOSConfig {
+	return &mcfgv1.MachineOSConfig{ObjectMeta: metav1.ObjectMeta{Name: "layered-image"}, Spec: mcfgv1.MachineOSConfigSpec{
+		MachineConfigPool:       mcfgv1.MachineConfigPoolReference{Name: "layered-image"},
+		Containerfile:           []mcfgv1.MachineOSContainerfile{{ContainerfileArch: mcfgv1.NoArch, Content: containerfile}},
+		ImageBuilder:            mcfgv1.MachineOSImageBuilder{ImageBuilderType: mcfgv1.JobBuilder},
+		BaseImagePullSecret:     &mcfgv1.ImageSecretObjectReference{Name: wellknown.GlobalPullSecretCopy},
+		RenderedImagePushSpec:   mcfgv1.ImageTagFormat(pushSpec),
+		RenderedImagePushSecret: mcfgv1.ImageSecretObjectReference{Name: "builder-dockercfg-mtcl23"},
+	}}
+}
+
+func mc(name, role, path, data string) *mcfgv1.MachineConfig {
+	ign := fmt.Sprintf(`{"ignition":{"version":"3.2.0"},"storage":{"files":[{"path":%q,"mode":420,"contents":{"source":"data:,%s"}}]}}`, path, data)
+	return &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{wellknown.RoleLabel: role}},
+		Spec: mcfgv1.MachineConfigSpec{Config: runtime.RawExtension{Raw: []byte(ign)}}}
+}
+
+func pool(name string, roles ...string) *mcfgv1.MachineConfigPool {
+	return &mcfgv1.MachineConfigPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: mcfgv1.MachineConfigPoolSpec{
+		MachineConfigSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: wellknown.RoleLabel, Operator: metav1.LabelSelectorOpIn, Values: roles}}},
+		NodeSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{"node-role.kubernetes.io/" + name: ""}},
+	}}
+}
+
+func waitBuild(ctx context.Context, t *testing.T, c client.Client, state machineos.State) *mcfgv1.MachineOSBuild {
+	t.Helper()
+	return waitBuildOther(ctx, t, c, "", state)
+}
+
+// waitBuildOther waits for a build other than not in state (and fails fast on a terminal state that is not it).
+func waitBuildOther(ctx context.Context, t *testing.T, c client.Client, not string, state machineos.State) *mcfgv1.MachineOSBuild {
+	t.Helper()
+	var got *mcfgv1.MachineOSBuild
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 4*time.Minute, true, func(ctx context.Context) (bool, error) {
+		var list mcfgv1.MachineOSBuildList
+		if err := c.List(ctx, &list); err != nil {
+			return false, err
+		}
+		last = ""
+		for i := range list.Items {
+			b := &list.Items[i]
+			s := machineos.StateOf(b)
+			last += fmt.Sprintf("%s=%q ", b.Name, s)
+			if b.Name != not && s == state {
+				got = b
+				return true, nil
+			}
+			if b.Name != not && s.IsTerminal() && s != state {
+				return false, fmt.Errorf("build %s ended %s", b.Name, s)
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		var pods corev1.PodList
+		_ = c.List(context.Background(), &pods, client.InNamespace(wellknown.MCONamespace))
+		for _, p := range pods.Items {
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.State.Terminated != nil {
+					t.Logf("pod %s: exit %d: %s", p.Name, cs.State.Terminated.ExitCode, cs.State.Terminated.Message)
+				}
+			}
+		}
+	}
+	require.NoError(t, err, "waiting for a build in state %s (builds: %s)", state, last)
+	return got
+}
+
+func waitMOSC(ctx context.Context, t *testing.T, c client.Client, ok func(*mcfgv1.MachineOSConfig) bool) {
+	t.Helper()
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		m := &mcfgv1.MachineOSConfig{}
+		if err := c.Get(ctx, types.NamespacedName{Name: "layered-image"}, m); err != nil {
+			return false, err
+		}
+		return ok(m), nil
+	}))
+}
+
+func waitGone(ctx context.Context, t *testing.T, c client.Client, obj client.Object) {
+	t.Helper()
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+		return apierrors.IsNotFound(err), nil
+	}), "%T %s never went away", obj, obj.GetName())
+}
+
+func b64(s string) string { return base64Encode([]byte(s)) }
+
+func base64Encode(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -1,0 +1,13 @@
+// Package rollout is the node controller of the render core: keyed by MachineConfigPool, it moves the pool's
+// nodes to the pool's rendered config (and, for a layered pool, to the image its MachineOSConfig built) a few
+// at a time, and reports the pool's status as `oc get mcp` shows it.
+//
+// A pass observes the pool, every pool (for membership), the pool's nodes, its MachineOSConfig and
+// MachineOSBuild, and the nodes' MachineConfigNodes; decides with pure functions — PoolsForNode (which pool a
+// node belongs to), SelectCandidates (maxUnavailable, capacity, zone/age order), IsDoneAt/NeedsTargeting
+// (node predicates), CalculateStatus (counts and conditions) and Decide (the whole pass); and then acts: it
+// patches only the node annotations and taint that change, creates or patches MachineConfigNode specs, and
+// writes the pool status once through the status subresource. A pass over unchanged state writes nothing.
+// A paused pool only gets its status; a layered pool moves only once the build for its current rendered
+// config has succeeded and the MachineOSConfig names its image.
+package rollout
