@@ -1,5 +1,6 @@
-// Command imagemode-controller runs the cluster-side controllers: rendering of MachineConfigPools, node
-// disruption policy status (and, as they land, rollout, drain, the build service and pruning).
+// Command imagemode-controller runs the cluster-side controllers: rendering of MachineConfigPools, the
+// generated registries configs, node disruption policy status, rollout and drain, and the build service
+// (MachineOSConfigs and MachineOSBuilds, builds run as Jobs).
 package main
 
 import (
@@ -13,9 +14,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/internal/version"
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos"
 	"github.com/imagemode/imagemode/render"
+	"github.com/imagemode/imagemode/render/renderer"
 )
 
 func main() {
@@ -25,7 +30,7 @@ func main() {
 }
 
 func newCommand() *cobra.Command {
-	var metricsAddr, probeAddr string
+	var metricsAddr, probeAddr, namespace, builderImage, cacheHostPath string
 	var leaderElect bool
 	var verbosity int
 	cmd := &cobra.Command{
@@ -53,6 +58,12 @@ func newCommand() *cobra.Command {
 			if err := render.AddToManager(mgr, render.Options{Version: version.Get()}); err != nil {
 				return fmt.Errorf("registering render controllers: %w", err)
 			}
+			if err := machineos.AddToManager(mgr, machineos.Options{
+				Jobs:                 jobs.Options{Namespace: namespace, Image: builderImage, CacheHostPath: cacheHostPath},
+				ControllerConfigName: renderer.ControllerConfigName,
+			}); err != nil {
+				return fmt.Errorf("registering the build service: %w", err)
+			}
 			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 				return err
 			}
@@ -64,6 +75,9 @@ func newCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&metricsAddr, "metrics-bind-address", "127.0.0.1:8797", "address of the Prometheus metrics endpoint (0 disables it)")
 	cmd.Flags().StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the health and readiness probes")
+	cmd.Flags().StringVar(&namespace, "namespace", wellknown.MCONamespace, "namespace of build Jobs and their ConfigMaps and Secrets")
+	cmd.Flags().StringVar(&builderImage, "builder-image", "", "image build pods run (this project's service image, holding imagemode-builder)")
+	cmd.Flags().StringVar(&cacheHostPath, "build-cache-host-path", "", "host directory build pods keep their image store in, as a layer cache (empty: none)")
 	cmd.Flags().BoolVar(&leaderElect, "leader-elect", false, "use leader election, for running more than one replica")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity")
 	cmd.Flags().AddGoFlagSet(flag.CommandLine)
