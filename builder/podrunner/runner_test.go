@@ -125,7 +125,7 @@ func shJob(name string, backoff int32, script, configMap string) *batchv1.Job {
 			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
 				Name: "main", Image: "unused", Command: []string{"sh", "-c", script},
 				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-				VolumeMounts: []corev1.VolumeMount{{Name: "in", MountPath: "/in"}, {Name: "out", MountPath: "/out"}, {Name: "creds", MountPath: "/creds"}},
+				VolumeMounts:             []corev1.VolumeMount{{Name: "in", MountPath: "/in"}, {Name: "out", MountPath: "/out"}, {Name: "creds", MountPath: "/creds"}},
 			}},
 				Volumes: []corev1.Volume{
 					{Name: "in", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: configMap}}}},
