@@ -61,10 +61,46 @@ func TestMain(m *testing.M) {
 
 // env is a cluster with the build service, the render controller, a pod runner and a registry.
 type env struct {
-	cp   *controlplane.ControlPlane
-	reg  *localregistry.Registry
-	c    client.Client
-	base string
+	cp              *controlplane.ControlPlane
+	reg             *localregistry.Registry
+	c               client.Client
+	base            string
+	stopControllers func()
+}
+
+// startControllers runs the render controllers and the build service in a manager of their own.
+func (e *env) startControllers(ctx context.Context, t *testing.T) func() {
+	t.Helper()
+	mgr := newManager(t, e.cp)
+	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
+	require.NoError(t, machineos.AddToManager(mgr, machineos.Options{
+		Jobs:                 jobs.Options{Namespace: wellknown.MCONamespace, Image: "imagemode:test", CacheHostPath: "/var/lib/imagemode/build-cache"},
+		ControllerConfigName: renderer.ControllerConfigName,
+	}))
+	return run(ctx, mgr)
+}
+
+func newManager(t *testing.T, cp *controlplane.ControlPlane) ctrl.Manager {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}}) // tests run several managers
+	require.NoError(t, err)
+	return mgr
+}
+
+// run starts mgr and returns a function that stops it and waits.
+func run(ctx context.Context, mgr ctrl.Manager) func() {
+	mgrCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mgrCtx) }()
+	var stopped bool
+	return func() {
+		if !stopped {
+			stopped = true
+			stop()
+			<-done
+		}
+	}
 }
 
 func startEnv(t *testing.T) (*env, context.Context) {
@@ -97,24 +133,18 @@ func startEnv(t *testing.T) (*env, context.Context) {
 		require.NoError(t, e.c.Create(ctx, obj))
 	}
 
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}}) // each test runs its own manager
-	require.NoError(t, err)
-	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
-	require.NoError(t, machineos.AddToManager(mgr, machineos.Options{
-		Jobs:                 jobs.Options{Namespace: ns, Image: "imagemode:test", CacheHostPath: "/var/lib/imagemode/build-cache"},
-		ControllerConfigName: renderer.ControllerConfigName,
-	}))
-	runner := &podrunner.Runner{Client: mgr.GetClient(), Opts: podrunner.Options{
+	// The pod runner plays the kubelet in a manager of its own, so the controllers can be restarted alone.
+	runnerMgr := newManager(t, cp)
+	runner := &podrunner.Runner{Client: runnerMgr.GetClient(), Opts: podrunner.Options{
 		Namespace: ns, Selector: labels.SelectorFromSet(labels.Set{wellknown.EphemeralBuildObjectLabel: ""}), NodeName: "local-runner",
 		StateDir: t.TempDir(), HostPathRoot: t.TempDir(), Programs: map[string]string{"imagemode-builder": os.Args[0]},
 		Env: []string{execAsEnv + "=imagemode-builder", "KUBECONFIG=" + cp.KubeconfigPath}, KillGrace: 2 * time.Second,
 	}}
-	require.NoError(t, runner.SetupWithManager(mgr))
-	mgrCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mgrCtx) }()
-	t.Cleanup(func() { stop(); <-done; runner.Stop() })
+	require.NoError(t, runner.SetupWithManager(runnerMgr))
+	stopRunner := run(ctx, runnerMgr)
+	t.Cleanup(func() { stopRunner(); runner.Stop() })
+	e.stopControllers = e.startControllers(ctx, t)
+	t.Cleanup(func() { e.stopControllers() })
 	return e, ctx
 }
 
@@ -287,3 +317,83 @@ func waitGone(ctx context.Context, t *testing.T, c client.Client, obj client.Obj
 func b64(s string) string { return base64Encode([]byte(s)) }
 
 func base64Encode(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestBuildFailuresAndRestarts covers a build whose RUN fails (four attempts, then Failed and the pool
+// ImageBuildDegraded), a Job deleted mid-build (Interrupted), and the controllers restarted mid-build (the
+// running Job is picked up: no second Job, the build succeeds).
+func TestBuildFailuresAndRestarts(t *testing.T) {
+	e, ctx := startEnv(t)
+	for _, p := range []string{"fails", "interrupted", "restarted"} {
+		require.NoError(t, e.c.Create(ctx, pool(p, "worker", p)))
+	}
+	newMOSC := func(p, containerfile string) {
+		m := docsMOSC(e.reg.Ref("openshift/"+p, ":latest"), containerfile)
+		m.Name, m.Spec.MachineConfigPool.Name = p, p
+		require.NoError(t, e.c.Create(ctx, m))
+	}
+	newMOSC("fails", "FROM configs AS final\nRUN echo this build breaks >&2 && exit 7\n")
+	newMOSC("interrupted", "FROM configs AS final\nRUN sleep 60\n")
+	newMOSC("restarted", "FROM configs AS final\nRUN sleep 6 && touch /etc/after-restart\n")
+
+	// Restart the controllers while "restarted" builds.
+	building := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b) == machineos.StateBuilding })
+	e.stopControllers()
+	e.stopControllers = e.startControllers(ctx, t)
+	done := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b).IsTerminal() })
+	assert.Equal(t, machineos.StateSucceeded, machineos.StateOf(done))
+	assert.Equal(t, building.UID, done.UID, "the same build carried on")
+	assert.Equal(t, building.Annotations[wellknown.JobUIDAnnotation], done.Annotations[wellknown.JobUIDAnnotation], "no second Job")
+
+	// Delete the Job of "interrupted" while it runs.
+	inflight := waitPoolBuild(ctx, t, e.c, "interrupted", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b) == machineos.StateBuilding })
+	require.NoError(t, e.c.Delete(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: wellknown.MCONamespace, Name: "build-" + inflight.Name}},
+		client.PropagationPolicy(metav1.DeletePropagationBackground)))
+	interrupted := waitPoolBuild(ctx, t, e.c, "interrupted", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b).IsTerminal() })
+	assert.Equal(t, machineos.StateInterrupted, machineos.StateOf(interrupted))
+
+	// "fails" gets its four attempts (the Job controller's back-off between them), then fails.
+	failed := waitPoolBuild(ctx, t, e.c, "fails", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b).IsTerminal() })
+	assert.Equal(t, machineos.StateFailed, machineos.StateOf(failed))
+	var pods corev1.PodList
+	require.NoError(t, e.c.List(ctx, &pods, client.InNamespace(wellknown.MCONamespace), client.MatchingLabels{wellknown.MachineOSBuildLabel: failed.Name}))
+	assert.Len(t, pods.Items, 4, "backoffLimit 3: four attempts")
+	for _, p := range pods.Items {
+		st := p.Status.ContainerStatuses[0].State.Terminated
+		require.NotNil(t, st)
+		assert.Contains(t, st.Message, "this build breaks", "the build's output is the pod's termination message")
+	}
+	// Failed builds keep their objects for inspection.
+	require.NoError(t, e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: "containerfile-" + failed.Name}, &corev1.ConfigMap{}))
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		p := &mcfgv1.MachineConfigPool{}
+		if err := e.c.Get(ctx, types.NamespacedName{Name: "fails"}, p); err != nil {
+			return false, err
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == mcfgv1.MachineConfigPoolImageBuildDegraded && c.Status == corev1.ConditionTrue {
+				return strings.Contains(c.Message, "(MachineOSBuild: "+failed.Name+"): Failed: Build Failed"), nil
+			}
+		}
+		return false, nil
+	}))
+}
+
+// waitPoolBuild waits for the build of pool (named <pool>-<hash>) to satisfy ok.
+func waitPoolBuild(ctx context.Context, t *testing.T, c client.Client, pool string, ok func(*mcfgv1.MachineOSBuild) bool) *mcfgv1.MachineOSBuild {
+	t.Helper()
+	var got *mcfgv1.MachineOSBuild
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		var list mcfgv1.MachineOSBuildList
+		if err := c.List(ctx, &list, client.MatchingLabels{wellknown.MachineOSConfigLabel: pool}); err != nil {
+			return false, err
+		}
+		for i := range list.Items {
+			if ok(&list.Items[i]) {
+				got = &list.Items[i]
+				return true, nil
+			}
+		}
+		return false, nil
+	}), "build of pool %s never reached the expected state", pool)
+	return got
+}
