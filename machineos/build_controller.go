@@ -52,6 +52,8 @@ type BuildReconciler struct {
 	Jobs      jobs.Options
 	// ControllerConfigName names the ControllerConfig holding registry CAs and proxy settings.
 	ControllerConfigName string
+	// Metrics, when set, records build states, durations, retries and queue times.
+	Metrics *Metrics
 }
 
 // Reconcile moves one MachineOSBuild along.
@@ -192,7 +194,7 @@ func (r *BuildReconciler) follow(ctx context.Context, mosb *mcfgv1.MachineOSBuil
 	case StateInterrupted:
 		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildInterrupted, "Build", "Job %s was deleted during the build", job.Name)
 	}
-	return ctrl.Result{}, r.setState(ctx, mosb, next, func(s *mcfgv1.MachineOSBuildStatus) {
+	return ctrl.Result{}, r.setStateWithJob(ctx, mosb, next, job, func(s *mcfgv1.MachineOSBuildStatus) {
 		if digested != "" {
 			s.DigestedImagePushSpec = mcfgv1.ImageDigestFormat(digested)
 		}
@@ -256,6 +258,11 @@ func (r *BuildReconciler) cleanUp(ctx context.Context, mosb *mcfgv1.MachineOSBui
 // setState writes the build's conditions for state (if the transition is allowed), buildEnd for terminal
 // states, and whatever mutate changes, in one status patch.
 func (r *BuildReconciler) setState(ctx context.Context, mosb *mcfgv1.MachineOSBuild, state State, mutate func(*mcfgv1.MachineOSBuildStatus)) error {
+	return r.setStateWithJob(ctx, mosb, state, nil, mutate)
+}
+
+// setStateWithJob is setState for a build whose Job is known (its metrics use it).
+func (r *BuildReconciler) setStateWithJob(ctx context.Context, mosb *mcfgv1.MachineOSBuild, state State, job *batchv1.Job, mutate func(*mcfgv1.MachineOSBuildStatus)) error {
 	if !CanTransition(StateOf(mosb), state) {
 		return nil
 	}
@@ -277,6 +284,7 @@ func (r *BuildReconciler) setState(ctx context.Context, mosb *mcfgv1.MachineOSBu
 		return fmt.Errorf("writing state %s of machineosbuild %s: %w", state, mosb.Name, err)
 	}
 	log.FromContext(ctx).Info("build state", "machineosbuild", mosb.Name, "state", state)
+	r.Metrics.record(mosb, state, job)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package machineos
 
 import (
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/imagemode/imagemode/builder/jobs"
 )
@@ -20,6 +21,10 @@ func AddToManager(mgr ctrl.Manager, opts Options) error {
 		Namespace: opts.Jobs.Namespace}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	m, err := NewMetrics(metrics.Registry)
+	if err != nil {
+		return err
+	}
 	return (&BuildReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machineosbuilder"),
-		Jobs: opts.Jobs, ControllerConfigName: opts.ControllerConfigName}).SetupWithManager(mgr)
+		Jobs: opts.Jobs, ControllerConfigName: opts.ControllerConfigName, Metrics: m}).SetupWithManager(mgr)
 }
