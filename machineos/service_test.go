@@ -69,7 +69,7 @@ type env struct {
 }
 
 // startControllers runs the render controllers and the build service in a manager of their own.
-func (e *env) startControllers(ctx context.Context, t *testing.T) func() {
+func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 	t.Helper()
 	mgr := newManager(t, e.cp)
 	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
@@ -80,7 +80,7 @@ func (e *env) startControllers(ctx context.Context, t *testing.T) func() {
 	return run(ctx, mgr)
 }
 
-func newManager(t *testing.T, cp *controlplane.ControlPlane) ctrl.Manager {
+func newManager(t testing.TB, cp *controlplane.ControlPlane) ctrl.Manager {
 	t.Helper()
 	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)}}) // tests run several managers
@@ -103,7 +103,7 @@ func run(ctx context.Context, mgr ctrl.Manager) func() {
 	}
 }
 
-func startEnv(t *testing.T) (*env, context.Context) {
+func startEnv(t testing.TB) (*env, context.Context) {
 	t.Helper()
 	cp := controlplane.Start(t, controlplane.Options{ControllerManager: true})
 	reg := localregistry.StartForTest(t)

@@ -100,3 +100,8 @@ const GlobalPullSecretCopy = "global-pull-secret-copy"
 
 // ForceFile makes the daemon skip validation and reboot; a MachineConfig may not write it.
 const ForceFile = "/run/machine-config-daemon-force"
+
+// RetainBuildsAnnotation on a MachineOSConfig sets how many successful builds (besides the current one)
+// the retention keeps, with their images; a non-negative integer. This project's own key: the reference
+// keeps every build until its MachineOSConfig is deleted.
+const RetainBuildsAnnotation = "imagemode.io/retain-builds"
