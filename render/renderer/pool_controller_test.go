@@ -2,7 +2,6 @@ package renderer
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -92,28 +90,8 @@ func TestRenderControllerOnAPIServer(t *testing.T) {
 	waitCondition(ctx, t, c, "worker", corev1.ConditionFalse)
 
 	// A pass over unchanged state writes nothing (a restarted controller creates nothing new).
-	var writes atomic.Int32
-	count := func() { writes.Add(1) }
-	ww, err := client.NewWithWatch(cp.Config, client.Options{Scheme: cp.Scheme})
+	counting, writes, err := cp.CountingClient()
 	require.NoError(t, err)
-	counting := interceptor.NewClient(ww, interceptor.Funcs{
-		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			count()
-			return cl.Create(ctx, obj, opts...)
-		},
-		Update: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			count()
-			return cl.Update(ctx, obj, opts...)
-		},
-		Patch: func(ctx context.Context, cl client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			count()
-			return cl.Patch(ctx, obj, patch, opts...)
-		},
-		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			count()
-			return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)
-		},
-	})
 	fresh := &Reconciler{Client: counting, Recorder: events.NewFakeRecorder(10), Clock: clock.RealClock{}, Version: "test-v1"}
 	_, err = fresh.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Name: "worker"}})
 	require.NoError(t, err)

@@ -19,7 +19,6 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -195,36 +194,8 @@ func WaitMCP(ctx context.Context, t *testing.T, cp *controlplane.ControlPlane, p
 // returns how many writes it made.
 func WritesOfOnePass(ctx context.Context, t *testing.T, cp *controlplane.ControlPlane, pool string) int32 {
 	t.Helper()
-	var writes atomic.Int32
-	count := func() { writes.Add(1) }
-	ww, err := client.NewWithWatch(cp.Config, client.Options{Scheme: cp.Scheme})
+	counting, writes, err := cp.CountingClient()
 	require.NoError(t, err)
-	counting := interceptor.NewClient(ww, interceptor.Funcs{
-		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			count()
-			return cl.Create(ctx, obj, opts...)
-		},
-		Update: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			count()
-			return cl.Update(ctx, obj, opts...)
-		},
-		Patch: func(ctx context.Context, cl client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			count()
-			return cl.Patch(ctx, obj, patch, opts...)
-		},
-		Delete: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			count()
-			return cl.Delete(ctx, obj, opts...)
-		},
-		SubResourceUpdate: func(ctx context.Context, cl client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			count()
-			return cl.SubResource(sub).Update(ctx, obj, opts...)
-		},
-		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			count()
-			return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)
-		},
-	})
 	fresh := &Reconciler{Client: counting, Recorder: events.NewFakeRecorder(100), Clock: clock.RealClock{}}
 	_, err = fresh.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Name: pool}})
 	require.NoError(t, err)
