@@ -1,6 +1,19 @@
 // Package daemon is the node agent: it applies a node's desired MachineConfig (files, units, ssh keys,
-// kernel arguments) and desired OS image (rpm-ostree rebase) through narrow host interfaces, honours node
-// disruption policies and reports its state on the Node and its MachineConfigNode.
+// kernel arguments) and desired OS image (rpm-ostree rebase), honours node disruption policies and reports
+// its state on the Node and its MachineConfigNode.
 //
-// Not implemented yet: this package is the home of issue #8.
+// It is built as a pure planner and a thin executor. The planner takes what the node runs and what it should
+// run and returns what to do, with no I/O: Diff compares two rendered configs (files, units, core user,
+// kernel arguments and type, extensions, FIPS, OS image) with sorted output; Actions turns a diff and the
+// cluster's node disruption policies into an ordered, de-duplicated list of post-change actions, and
+// NeedsDrain says whether they need a drain; KargsArgs builds the `rpm-ostree kargs` arguments; ParseStatus
+// reads `rpm-ostree status --json`. The executor performs a plan through narrow interfaces, each faked in
+// tests: a Root through which every host file is written (symlinks resolved inside it, atomic writes,
+// backups of the files configs replace), a CommandRunner (ctx first), an OSUpdater (rpm-ostree), Systemd, a
+// NodeClient (annotations, MachineConfigNode) and a Clock.
+//
+// Implemented so far: the planner (Diff, ConfigFile, Actions, NeedsDrain, kernel argument splitting and KargsArgs,
+// ParseStatus and ParseImageReference) and Root (WriteFile, WriteFrom, RemoveFile, Resolve). The
+// executor's interfaces, the update flow, drain handshake, node state annotations, config drift monitor and
+// the binary are still to come (issue #8).
 package daemon

@@ -171,13 +171,19 @@ func (r *BuildReconciler) follow(ctx context.Context, mosb *mcfgv1.MachineOSBuil
 			mosb.Labels[wellknown.TargetMachineConfigPoolLabel], job.Name)
 	}
 	next := JobState(job)
+	digestCM := &corev1.ConfigMap{}
+	digestErr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: jobs.DigestCMName(mosb.Name)}, digestCM)
+	if next == StateBuilding && digestErr == nil && digestCM.Data[jobs.DigestKey] != "" {
+		// The build pod records the digest only once the image is pushed: the build has succeeded, even if
+		// the Job controller (which batches pod updates) has not counted it yet.
+		next = StateSucceeded
+	}
 	if next == StateOf(mosb) || !CanTransition(StateOf(mosb), next) {
 		return ctrl.Result{}, nil
 	}
 	var digested string
 	if next == StateSucceeded {
-		cm := &corev1.ConfigMap{}
-		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: jobs.DigestCMName(mosb.Name)}, cm)
+		cm, err := digestCM, digestErr
 		if err != nil || cm.Data[jobs.DigestKey] == "" {
 			r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build",
 				"Job %s succeeded but configmap %s holds no digest (%v)", job.Name, jobs.DigestCMName(mosb.Name), err)
@@ -297,10 +303,11 @@ func (r *BuildReconciler) waitFor(mosb *mcfgv1.MachineOSBuild, why string, err e
 	return ctrl.Result{RequeueAfter: secretWait}, nil
 }
 
-// secret reads a secret of the build namespace; a missing one is a reason to wait, not an error.
+// secret reads a secret of the build namespace straight from the API server — secrets are never cached or
+// watched — and a missing one is a reason to wait, not an error.
 func (r *BuildReconciler) secret(ctx context.Context, name string) (*corev1.Secret, string, error) {
 	s := &corev1.Secret{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: name}, s)
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: name}, s)
 	if apierrors.IsNotFound(err) {
 		return nil, fmt.Sprintf("secret %s/%s not found; the build starts when it exists", r.Jobs.Namespace, name), nil
 	}
@@ -333,5 +340,15 @@ func (r *BuildReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("machineosbuild").
 		For(&mcfgv1.MachineOSBuild{}).
 		Watches(&batchv1.Job{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &mcfgv1.MachineOSBuild{}, handler.OnlyControllerOwner())).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(buildOfDigestConfigMap)).
 		Complete(r)
+}
+
+// buildOfDigestConfigMap maps a build's digest ConfigMap to the build.
+func buildOfDigestConfigMap(_ context.Context, obj client.Object) []reconcile.Request {
+	name := obj.GetLabels()[wellknown.MachineOSBuildLabel]
+	if name == "" || obj.GetName() != jobs.DigestCMName(name) {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
 }

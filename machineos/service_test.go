@@ -71,7 +71,9 @@ type env struct {
 // startControllers runs the render controllers and the build service in a manager of their own.
 func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 	t.Helper()
-	mgr := newManager(t, e.cp)
+	mgr, err := ctrl.NewManager(e.cp.Config, ctrl.Options{Scheme: e.cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Cache: machineos.CacheOptions()})
+	require.NoError(t, err)
 	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
 	require.NoError(t, machineos.AddToManager(mgr, machineos.Options{
 		Jobs:                 jobs.Options{Namespace: wellknown.MCONamespace, Image: "imagemode:test", CacheHostPath: "/var/lib/imagemode/build-cache"},

@@ -51,6 +51,7 @@ func newCommand() *cobra.Command {
 				HealthProbeBindAddress: probeAddr,
 				LeaderElection:         leaderElect,
 				LeaderElectionID:       "imagemode-controller",
+				Cache:                  machineos.CacheOptions(),
 			})
 			if err != nil {
 				return fmt.Errorf("creating manager: %w", err)

@@ -1,0 +1,20 @@
+package daemon
+
+import "errors"
+
+// Sentinel errors of the daemon's pure core, for errors.Is.
+var (
+	// ErrNoConfig is returned when a config the computation needs is missing.
+	ErrNoConfig = errors.New("no machineconfig given")
+	// ErrRemoteSource is returned for an Ignition file whose contents are not an inline data URL.
+	ErrRemoteSource = errors.New("remote file sources are not supported: give the contents inline as a data URL")
+	// ErrUnsupportedCompression is returned for an Ignition file compression other than gzip.
+	ErrUnsupportedCompression = errors.New("unsupported compression (only gzip)")
+	// ErrUnterminatedQuote is returned for a kernel argument string with an odd number of double quotes.
+	ErrUnterminatedQuote = errors.New("unterminated double quote")
+	// ErrUnmanagedPath is returned for a host path a config may not write, before or after resolving
+	// symlinks inside the root.
+	ErrUnmanagedPath = errors.New("path is not managed by machine configs")
+	// ErrNoBootedDeployment is returned when rpm-ostree status lists no booted deployment.
+	ErrNoBootedDeployment = errors.New("no booted deployment")
+)

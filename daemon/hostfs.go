@@ -1,0 +1,338 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/imagemode/imagemode/render/machineconfig"
+)
+
+// Directories of the daemon's backups (Appendix C of the reference): the original of a file a config
+// overwrote is kept at OrigDir+<path>+OrigSuffix; a file that did not exist before a config wrote it is
+// recorded by an empty stamp at NoOrigDir+<path>+NoOrigSuffix.
+const (
+	StateDir     = "/etc/machine-config-daemon"
+	OrigDir      = StateDir + "/orig"
+	NoOrigDir    = StateDir + "/noorig"
+	OrigSuffix   = ".mcdorig"
+	NoOrigSuffix = ".mcdnoorig"
+)
+
+// maxSymlinkHops bounds symlink resolution, as the kernel's ELOOP does.
+const maxSymlinkHops = 40
+
+// Root is a host filesystem seen through a directory: host path /etc/foo is <Root>/etc/foo. A real node's
+// daemon uses "/" (or the host mounted at /rootfs); tests use t.TempDir(). Symlinks met on the way are
+// resolved as if the root were "/", so none can lead out of it.
+type Root string
+
+// HostPath returns where host path p lies in the local filesystem.
+func (r Root) HostPath(p string) string {
+	return filepath.Join(string(r), filepath.FromSlash(p))
+}
+
+// Resolve returns the host path p leads to inside the root: p cleaned, with every symlink in its directories
+// resolved as if the root were "/" (an absolute target restarts at the root, ".." stops at it). The last
+// element is not followed: writes replace it. Components that do not exist are kept as they are.
+func (r Root) Resolve(p string) (string, error) {
+	if !path.IsAbs(p) {
+		return "", fmt.Errorf("resolving %q: not an absolute path", p)
+	}
+	p = path.Clean(p)
+	dir, base := path.Split(p)
+	if base == "" {
+		return "/", nil
+	}
+	rdir, err := r.resolveDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("resolving %q: %w", p, err)
+	}
+	return path.Join(rdir, base), nil
+}
+
+func (r Root) resolveDir(dir string) (string, error) {
+	pending := strings.Split(dir, "/")
+	resolved := "/"
+	hops := 0
+	for len(pending) > 0 {
+		part := pending[0]
+		pending = pending[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			resolved = path.Dir(resolved)
+			continue
+		}
+		next := path.Join(resolved, part)
+		fi, err := os.Lstat(r.HostPath(next))
+		if errors.Is(err, fs.ErrNotExist) {
+			resolved = next
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("inspecting %s: %w", next, err)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			resolved = next
+			continue
+		}
+		if hops++; hops > maxSymlinkHops {
+			return "", fmt.Errorf("following %s: %w", next, syscall.ELOOP)
+		}
+		target, err := os.Readlink(r.HostPath(next))
+		if err != nil {
+			return "", fmt.Errorf("reading link %s: %w", next, err)
+		}
+		if path.IsAbs(target) {
+			resolved = "/"
+		}
+		pending = append(strings.Split(target, "/"), pending...)
+	}
+	return resolved, nil
+}
+
+// managed cleans p, resolves it and checks both the path asked for and the path it leads to are paths
+// configs may manage.
+func (r Root) managed(p string) (string, error) {
+	if path.IsAbs(p) {
+		p = path.Clean(p)
+	}
+	if !machineconfig.ManagedPath(p) {
+		return "", fmt.Errorf("%q: %w", p, ErrUnmanagedPath)
+	}
+	real, err := r.Resolve(p)
+	if err != nil {
+		return "", err
+	}
+	if !machineconfig.ManagedPath(real) {
+		return "", fmt.Errorf("%q leads to %q: %w", p, real, ErrUnmanagedPath)
+	}
+	return real, nil
+}
+
+// WriteFile writes content to host path p atomically with the given permission bits and owner, keeping the
+// original of a file it replaces for the first time (see WriteFrom).
+func (r Root) WriteFile(p string, content []byte, mode fs.FileMode, uid, gid int) error {
+	return r.WriteFrom(p, bytes.NewReader(content), mode, uid, gid)
+}
+
+// WriteFrom writes what src yields to host path p: p must be a path configs manage (render/machineconfig
+// ManagedPath) both as given and once its directories' symlinks are resolved inside the root. Before the
+// first write to a path, an existing file (or symlink) is copied to OrigDir, and a missing one is recorded in
+// NoOrigDir. The content goes to a temporary file in the same directory which gets mode and owner before
+// any content, is synced and then renamed over p, so p holds either the old or the whole new content; if
+// src fails, p is untouched. Missing directories are created with mode 0755.
+func (r Root) WriteFrom(p string, src io.Reader, mode fs.FileMode, uid, gid int) error {
+	if mode&^fs.ModePerm != 0 {
+		return fmt.Errorf("writing %s: mode %v: only permission bits are allowed", p, mode)
+	}
+	real, err := r.managed(p)
+	if err != nil {
+		return fmt.Errorf("writing file: %w", err)
+	}
+	root, err := os.OpenRoot(string(r))
+	if err != nil {
+		return fmt.Errorf("opening root: %w", err)
+	}
+	defer root.Close()
+	if err := backUp(root, real); err != nil {
+		return fmt.Errorf("writing %s: %w", real, err)
+	}
+	if err := writeAtomic(root, real, src, mode, uid, gid); err != nil {
+		return fmt.Errorf("writing %s: %w", real, err)
+	}
+	return nil
+}
+
+// RemoveFile undoes a config's file at host path p: the original kept in OrigDir is put back, or the file is
+// deleted (a file recorded in NoOrigDir, or one written before backups were kept). Removing a file that is
+// already gone is not an error.
+func (r Root) RemoveFile(p string) error {
+	real, err := r.managed(p)
+	if err != nil {
+		return fmt.Errorf("removing file: %w", err)
+	}
+	root, err := os.OpenRoot(string(r))
+	if err != nil {
+		return fmt.Errorf("opening root: %w", err)
+	}
+	defer root.Close()
+	orig, noorig := rel(OrigDir+real+OrigSuffix), rel(NoOrigDir+real+NoOrigSuffix)
+	if fi, err := root.Lstat(orig); err == nil {
+		if err := restore(root, orig, fi, real); err != nil {
+			return fmt.Errorf("restoring %s: %w", real, err)
+		}
+		if err := root.Remove(orig); err != nil {
+			return fmt.Errorf("removing backup of %s: %w", real, err)
+		}
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("inspecting backup of %s: %w", real, err)
+	}
+	if err := root.Remove(rel(real)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", real, err)
+	}
+	if err := root.Remove(noorig); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing stamp of %s: %w", real, err)
+	}
+	return nil
+}
+
+// rel turns a host path into a path relative to the root.
+func rel(p string) string {
+	if p == "/" {
+		return "."
+	}
+	return strings.TrimPrefix(p, "/")
+}
+
+// exists reports whether p (not followed) exists.
+func exists(root *os.Root, p string) (bool, error) {
+	_, err := root.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// backUp keeps what is at real before its first write: a copy in OrigDir, or a stamp in NoOrigDir when
+// nothing is there. The daemon's own state directory is not backed up.
+func backUp(root *os.Root, real string) error {
+	if strings.HasPrefix(real, StateDir+"/") {
+		return nil
+	}
+	orig, noorig := OrigDir+real+OrigSuffix, NoOrigDir+real+NoOrigSuffix
+	for _, p := range []string{orig, noorig} {
+		ok, err := exists(root, rel(p))
+		if err != nil {
+			return fmt.Errorf("inspecting backup %s: %w", p, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	fi, err := root.Lstat(rel(real))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := writeAtomic(root, noorig, bytes.NewReader(nil), 0o644, 0, 0); err != nil {
+			return fmt.Errorf("recording that it did not exist: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspecting: %w", err)
+	}
+	if err := copyEntry(root, rel(real), fi, orig); err != nil {
+		return fmt.Errorf("backing up: %w", err)
+	}
+	return nil
+}
+
+// restore puts the backup at origRel (described by fi) back at host path real.
+func restore(root *os.Root, origRel string, fi fs.FileInfo, real string) error {
+	return copyEntry(root, origRel, fi, real)
+}
+
+// copyEntry copies the regular file or symlink at fromRel (described by fi) to host path to, atomically,
+// with its mode and owner.
+func copyEntry(root *os.Root, fromRel string, fi fs.FileInfo, to string) error {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := root.Readlink(fromRel)
+		if err != nil {
+			return fmt.Errorf("reading link: %w", err)
+		}
+		dir, err := openDir(root, path.Dir(to))
+		if err != nil {
+			return err
+		}
+		defer dir.Close()
+		if err := renameio.SymlinkRoot(dir, target, path.Base(to)); err != nil {
+			return fmt.Errorf("linking %s: %w", to, err)
+		}
+		return nil
+	case fi.Mode().IsRegular():
+		f, err := root.Open(fromRel)
+		if err != nil {
+			return fmt.Errorf("opening: %w", err)
+		}
+		defer f.Close()
+		uid, gid := fileOwner(fi)
+		return writeAtomic(root, to, f, fi.Mode().Perm(), uid, gid)
+	default:
+		return fmt.Errorf("/%s is neither a regular file nor a symlink (mode %v)", fromRel, fi.Mode())
+	}
+}
+
+// fileOwner returns the owner of a file described by Lstat, or the process's own IDs.
+func fileOwner(fi fs.FileInfo) (int, int) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), int(st.Gid)
+	}
+	return os.Getuid(), os.Getgid()
+}
+
+// openDir creates the host directory dir (mode 0755) if needed and opens it as a root.
+func openDir(root *os.Root, dir string) (*os.Root, error) {
+	if err := root.MkdirAll(rel(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("creating directory %s: %w", dir, err)
+	}
+	d, err := root.OpenRoot(rel(dir))
+	if err != nil {
+		return nil, fmt.Errorf("opening directory %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+// writeAtomic replaces host path p with what src yields: a temporary file in p's directory gets mode and
+// owner first, then the content, is synced and renamed over p; the directory is synced last.
+func writeAtomic(root *os.Root, p string, src io.Reader, mode fs.FileMode, uid, gid int) error {
+	dir, err := openDir(root, path.Dir(p))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	pf, err := renameio.NewPendingFile(path.Base(p), renameio.WithRoot(dir), renameio.WithStaticPermissions(mode))
+	if err != nil {
+		return fmt.Errorf("creating temporary file: %w", err)
+	}
+	defer pf.Cleanup() //nolint:errcheck // a no-op after the replace; otherwise the error being returned matters more
+	fi, err := pf.Stat()
+	if err != nil {
+		return fmt.Errorf("inspecting temporary file: %w", err)
+	}
+	if curUID, curGID := fileOwner(fi); curUID != uid || curGID != gid {
+		if err := pf.Chown(uid, gid); err != nil {
+			return fmt.Errorf("changing owner to %d:%d: %w", uid, gid, err)
+		}
+		// Changing the owner may clear permission bits on some filesystems; set them again.
+		if err := pf.Chmod(mode); err != nil {
+			return fmt.Errorf("changing mode: %w", err)
+		}
+	}
+	if _, err := io.Copy(pf, src); err != nil {
+		return fmt.Errorf("writing content: %w", err)
+	}
+	if err := pf.CloseAtomicallyReplace(); err != nil {
+		return fmt.Errorf("replacing: %w", err)
+	}
+	d, err := dir.Open(".")
+	if err != nil {
+		return fmt.Errorf("opening directory to sync: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory: %w", err)
+	}
+	return nil
+}
