@@ -2,9 +2,7 @@ package daemon
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"reflect"
 	"slices"
 	"sort"
@@ -12,7 +10,6 @@ import (
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
-	"github.com/vincent-petithory/dataurl"
 
 	"github.com/imagemode/imagemode/render/machineconfig"
 )
@@ -235,38 +232,7 @@ func ownerKey(u ign3types.NodeUser) string {
 // compression is gzip. No source is an empty file. Remote sources are an error (ErrRemoteSource): a node
 // applies only inline contents.
 func DecodeFileContents(f ign3types.File) ([]byte, error) {
-	r := f.Contents
-	if r.Source == nil || *r.Source == "" {
-		return []byte{}, nil
-	}
-	if !strings.HasPrefix(strings.ToLower(*r.Source), "data:") {
-		scheme, _, _ := strings.Cut(*r.Source, ":")
-		return nil, fmt.Errorf("%w (%s)", ErrRemoteSource, scheme)
-	}
-	du, err := dataurl.DecodeString(*r.Source)
-	if err != nil {
-		return nil, fmt.Errorf("decoding data URL: %w", err)
-	}
-	compression := ""
-	if r.Compression != nil {
-		compression = *r.Compression
-	}
-	switch compression {
-	case "":
-		return du.Data, nil
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(du.Data))
-		if err != nil {
-			return nil, fmt.Errorf("decompressing gzip content: %w", err)
-		}
-		data, err := io.ReadAll(zr)
-		if err != nil {
-			return nil, fmt.Errorf("decompressing gzip content: %w", err)
-		}
-		return data, nil
-	default:
-		return nil, fmt.Errorf("%w %q", ErrUnsupportedCompression, compression)
-	}
+	return machineconfig.DecodeContents(f.Contents)
 }
 
 // ConfigFile returns the decoded contents of the Ignition file at path in mc, and whether mc has that

@@ -159,7 +159,7 @@ func TestDiffErrors(t *testing.T) {
 		{
 			name: "bad gzip", old: newMC(t, "old"),
 			new:     newMC(t, "new", withFile("/etc/a", plainURL("x"), func(f *ign3types.File) { f.Contents.Compression = ptr("gzip") })),
-			wantMsg: `decoding files of new config "new": file /etc/a: decompressing gzip content`,
+			wantMsg: `decoding files of new config "new": file /etc/a: source: decompressing gzip content`,
 		},
 		{
 			name: "unparsable old config",

@@ -1,15 +1,19 @@
 package daemon
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/imagemode/imagemode/render/machineconfig"
+)
 
 // Sentinel errors of the daemon's pure core, for errors.Is.
 var (
 	// ErrNoConfig is returned when a config the computation needs is missing.
 	ErrNoConfig = errors.New("no machineconfig given")
 	// ErrRemoteSource is returned for an Ignition file whose contents are not an inline data URL.
-	ErrRemoteSource = errors.New("remote file sources are not supported: give the contents inline as a data URL")
+	ErrRemoteSource = machineconfig.ErrRemoteSource
 	// ErrUnsupportedCompression is returned for an Ignition file compression other than gzip.
-	ErrUnsupportedCompression = errors.New("unsupported compression (only gzip)")
+	ErrUnsupportedCompression = machineconfig.ErrUnsupportedCompression
 	// ErrUnterminatedQuote is returned for a kernel argument string with an odd number of double quotes.
 	ErrUnterminatedQuote = errors.New("unterminated double quote")
 	// ErrUnmanagedPath is returned for a host path a config may not write, before or after resolving

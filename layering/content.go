@@ -2,21 +2,15 @@ package layering
 
 import (
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"io/fs"
 	"path"
 	"strings"
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
-	"github.com/vincent-petithory/dataurl"
 
 	"github.com/imagemode/imagemode/render/machineconfig"
 )
@@ -163,68 +157,21 @@ func fileEntry(f ign3types.File, field string) (*entry, error) {
 }
 
 // decodeResource returns the content of file's inline (data URL) resource, verified against its hash and
-// decompressed. No source is an empty file, as Ignition creates one.
+// decompressed (render/machineconfig.DecodeContents), with errors naming the field.
 func decodeResource(r ign3types.Resource, file, field string) ([]byte, error) {
-	if r.Source == nil {
-		return []byte{}, nil
-	}
-	src := *r.Source
-	if !strings.HasPrefix(strings.ToLower(src), "data:") {
-		scheme, _, _ := strings.Cut(src, ":")
-		return nil, fieldErrorf(field+".source", "remote sources (%s) are not supported in layered builds: builds run offline, so give the content of %s inline as a data URL", scheme, file)
-	}
-	du, err := dataurl.DecodeString(src)
-	if err != nil {
-		return nil, fieldErrorf(field+".source", "decoding data URL: %w", err)
-	}
-	if err := verifyHash(du.Data, r.Verification, field+".verification.hash"); err != nil {
-		return nil, err
-	}
-	compression := ""
-	if r.Compression != nil {
-		compression = *r.Compression
-	}
-	switch compression {
-	case "":
-		return du.Data, nil
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(du.Data))
-		if err != nil {
-			return nil, fieldErrorf(field+".source", "decompressing gzip content: %w", err)
-		}
-		data, err := io.ReadAll(zr)
-		if err != nil {
-			return nil, fieldErrorf(field+".source", "decompressing gzip content: %w", err)
-		}
-		return data, nil
-	default:
-		return nil, fieldErrorf(field+".compression", "unsupported compression %q (only gzip)", compression)
-	}
-}
-
-// verifyHash checks data (as fetched, before decompression, as Ignition does) against a
-// "sha512-<hex>" or "sha256-<hex>" hash.
-func verifyHash(data []byte, v ign3types.Verification, field string) error {
-	if v.Hash == nil {
-		return nil
-	}
-	function, sum, ok := strings.Cut(*v.Hash, "-")
-	var h hash.Hash
+	data, err := machineconfig.DecodeContents(r)
+	var ce *machineconfig.ContentError
 	switch {
-	case !ok:
-		return fieldErrorf(field, "malformed hash %q (want <function>-<hex digest>)", *v.Hash)
-	case function == "sha512":
-		h = sha512.New()
-	case function == "sha256":
-		h = sha256.New()
+	case err == nil:
+		return data, nil
+	case errors.Is(err, machineconfig.ErrRemoteSource):
+		scheme, _, _ := strings.Cut(*r.Source, ":")
+		return nil, fieldErrorf(field+".source", "remote sources (%s) are not supported in layered builds: builds run offline, so give the content of %s inline as a data URL", scheme, file)
+	case errors.As(err, &ce):
+		return nil, fieldErrorf(field+"."+ce.Field, "%w", ce.Err)
 	default:
-		return fieldErrorf(field, "unsupported hash function %q (sha256 or sha512)", function)
+		return nil, fieldErrorf(field, "%w", err)
 	}
-	h.Write(data)
-	if got := hex.EncodeToString(h.Sum(nil)); got != strings.ToLower(sum) {
-		return fieldErrorf(field, "content does not match its hash (%s-%s)", function, got)
-	}
-	return nil
 }
 
 // permissions returns mode (def when unset), refusing anything but permission bits.
