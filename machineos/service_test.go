@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,10 +50,13 @@ func TestMain(m *testing.M) {
 	if buildah.Reexec() {
 		return
 	}
-	if os.Getenv(execAsEnv) == "imagemode-builder" {
+	if os.Getenv(execAsEnv) == "imagemode-builder" { // as cmd/imagemode-builder does
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		root := &cobra.Command{Use: "imagemode-builder", SilenceUsage: true}
 		root.AddCommand(buildcmd.NewCommand())
-		if err := root.Execute(); err != nil {
+		err := root.ExecuteContext(ctx)
+		stop()
+		if err != nil {
 			os.Exit(1)
 		}
 		os.Exit(0)
@@ -325,7 +330,7 @@ func base64Encode(b []byte) string { return base64.StdEncoding.EncodeToString(b)
 // running Job is picked up: no second Job, the build succeeds).
 func TestBuildFailuresAndRestarts(t *testing.T) {
 	e, ctx := startEnv(t)
-	for _, p := range []string{"fails", "interrupted", "restarted"} {
+	for _, p := range []string{"fails", "interrupted", "restarted", "recreated"} {
 		require.NoError(t, e.c.Create(ctx, pool(p, "worker", p)))
 	}
 	newMOSC := func(p, containerfile string) {
@@ -336,6 +341,16 @@ func TestBuildFailuresAndRestarts(t *testing.T) {
 	newMOSC("fails", "FROM configs AS final\nRUN echo this build breaks >&2 && exit 7\n")
 	newMOSC("interrupted", "FROM configs AS final\nRUN sleep 60\n")
 	newMOSC("restarted", "FROM configs AS final\nRUN sleep 6 && touch /etc/after-restart\n")
+	newMOSC("recreated", "FROM configs AS final\nRUN sleep 4 && touch /etc/recreated\n")
+
+	// Delete the build of "recreated" while it runs: the MachineOSConfig controller makes it again (same
+	// name, new object) and it succeeds.
+	doomed := waitPoolBuild(ctx, t, e.c, "recreated", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b) == machineos.StateBuilding })
+	require.NoError(t, e.c.Delete(ctx, doomed))
+	again := waitPoolBuild(ctx, t, e.c, "recreated", func(b *mcfgv1.MachineOSBuild) bool {
+		return b.UID != doomed.UID && machineos.StateOf(b) == machineos.StateSucceeded
+	})
+	assert.Equal(t, doomed.Name, again.Name, "recreated under the same name")
 
 	// Restart the controllers while "restarted" builds.
 	building := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b) == machineos.StateBuilding })

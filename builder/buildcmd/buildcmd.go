@@ -105,7 +105,12 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 	store, err := buildah.OpenStore(buildah.StoreOptions{Root: o.StorageRoot, RunRoot: filepath.Join(work, "run")})
 	if err != nil {
-		return err
+		// The layer cache is an optimization: a cache left unusable (e.g. by a build killed mid-way) must not
+		// fail the build. Build with a private store instead, just without the cached layers.
+		logf("warning: the layer cache at %s cannot be used (%v); building without it", o.StorageRoot, err)
+		if store, err = buildah.OpenStore(buildah.StoreOptions{Root: filepath.Join(work, "store"), RunRoot: filepath.Join(work, "run-private")}); err != nil {
+			return err
+		}
 	}
 	defer func() {
 		if err := buildah.CloseStore(store); err != nil {

@@ -3,7 +3,10 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -16,9 +19,14 @@ func main() {
 	if buildah.Reexec() { // chroot RUN steps re-execute this binary
 		return
 	}
+	// A pod being deleted gets SIGTERM and a grace period: cancel the build so it closes its image store
+	// (unmounting its layers) instead of being killed mid-way.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	root := &cobra.Command{Use: "imagemode-builder", Short: "Build layered OS images", Version: version.Get(), SilenceUsage: true}
 	root.AddCommand(buildcmd.NewCommand())
-	if err := root.Execute(); err != nil {
+	if err := root.ExecuteContext(ctx); err != nil {
+		stop()
 		os.Exit(1)
 	}
 }
