@@ -32,6 +32,8 @@ type ConfigReconciler struct {
 	Clock    clock.PassiveClock
 	// Namespace holds the builds' digest ConfigMaps.
 	Namespace string
+	// Images, when set, is asked whether an image still exists before it is reused or adopted again.
+	Images ImageChecker
 }
 
 // Reconcile observes a MachineOSConfig and its pool and builds, decides with Decide, and acts.
@@ -48,6 +50,13 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return ctrl.Result{}, err
 	}
 	d := Decide(in)
+	if missing, err := r.imageGone(ctx, in, d); err != nil {
+		return ctrl.Result{}, err
+	} else if missing != "" {
+		in.MissingImages = map[string]bool{missing: true}
+		r.Recorder.Eventf(mosc, nil, corev1.EventTypeWarning, ReasonImageMissing, "Build", "The image of %s is gone from the registry; it will be built again", missing)
+		d = Decide(in)
+	}
 	if err := r.act(ctx, in, d); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -98,6 +107,29 @@ func (r *ConfigReconciler) observe(ctx context.Context, mosc *mcfgv1.MachineOSCo
 		}
 	}
 	return in, nil
+}
+
+// imageGone checks the image a decision is about to hand out anew — a reused image, or an earlier build
+// adopted again (a reverted change) — and returns the name of the build whose image is gone, if so.
+func (r *ConfigReconciler) imageGone(ctx context.Context, in ConfigInputs, d Decision) (string, error) {
+	if r.Images == nil || d.Image == "" {
+		return "", nil
+	}
+	build := d.CurrentBuild
+	switch {
+	case d.Action == ActionReuse:
+		build = d.ReuseFrom.Name
+	case d.CurrentBuild == in.MOSC.Annotations[wellknown.CurrentMachineOSBuildAnnotation] && d.Image == string(in.MOSC.Status.CurrentImagePullSpec):
+		return "", nil // already the current image: nothing new to check
+	}
+	ok, err := r.Images.ImageExists(ctx, in.MOSC, d.Image)
+	if err != nil {
+		return "", fmt.Errorf("checking image %s of %s: %w", d.Image, build, err)
+	}
+	if ok {
+		return "", nil
+	}
+	return build, nil
 }
 
 func (r *ConfigReconciler) act(ctx context.Context, in ConfigInputs, d Decision) error {

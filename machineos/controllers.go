@@ -23,8 +23,9 @@ type Options struct {
 
 // AddToManager registers the build service's controllers: MachineOSConfigs and MachineOSBuilds.
 func AddToManager(mgr ctrl.Manager, opts Options) error {
+	images := &RegistryChecker{Reader: mgr.GetAPIReader(), Namespace: opts.Jobs.Namespace, ControllerConfigName: opts.ControllerConfigName}
 	if err := (&ConfigReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machineosbuilder"),
-		Namespace: opts.Jobs.Namespace}).SetupWithManager(mgr); err != nil {
+		Namespace: opts.Jobs.Namespace, Images: images}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	m, err := NewMetrics(metrics.Registry)

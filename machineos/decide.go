@@ -38,6 +38,7 @@ const (
 	ReasonConflict           = "ConflictingMachineOSConfig"
 	ReasonRebuildRequested   = "RebuildRequested"
 	ReasonInvalidBuildInputs = "InvalidBuildInputs"
+	ReasonImageMissing       = "ImageMissing"
 )
 
 // ConfigInputs is what a MachineOSConfig's next step depends on.
@@ -53,6 +54,8 @@ type ConfigInputs struct {
 	// CurrentRendered is the rendered config of the build the MachineOSConfig currently points at (nil if
 	// none or gone).
 	CurrentRendered *mcfgv1.MachineConfig
+	// MissingImages names the builds whose image is known to be gone from the registry.
+	MissingImages map[string]bool
 }
 
 // Action is what to do to the builds.
@@ -119,9 +122,14 @@ func Decide(in ConfigInputs) Decision {
 	case rebuild && target != nil:
 		d.Ready = condition(metav1.ConditionFalse, ReasonRebuildRequested, fmt.Sprintf("rebuilding %s: waiting for the previous build to go", name))
 		return d
+	case target != nil && target.DeletionTimestamp == nil && in.MissingImages[target.Name]:
+		// The build succeeded once, but its image is gone from the registry: build it again.
+		d.Action = ActionDelete
+		d.Ready = condition(metav1.ConditionFalse, ReasonImageMissing, fmt.Sprintf("the image of %s (%s) is gone from the registry; rebuilding", name, target.Status.DigestedImagePushSpec))
+		return d
 	case target == nil:
 		current := builds[mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation]]
-		if !rebuild && canReuse(current, in.CurrentRendered, in.Rendered, mosc) {
+		if !rebuild && current != nil && !in.MissingImages[current.Name] && canReuse(current, in.CurrentRendered, in.Rendered, mosc) {
 			d.Action, d.ReuseFrom = ActionReuse, current
 			d.Image = string(current.Status.DigestedImagePushSpec)
 		} else {

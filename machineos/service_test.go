@@ -209,6 +209,30 @@ func TestBuildService(t *testing.T) {
 		_, still := m.Annotations[wellknown.RebuildAnnotation]
 		return !still
 	})
+
+	// Revert the files-only change: the first build is the right one again, but its image was deleted from
+	// the registry meanwhile, so it is built again instead of being handed out.
+	sys := e.reg.SystemContext()
+	require.NoError(t, registry.Delete(ctx, sys, digested))
+	exists, err := registry.Exists(ctx, sys, digested)
+	require.NoError(t, err)
+	require.False(t, exists)
+	require.NoError(t, e.c.Delete(ctx, &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: "10-layered-file"}}))
+	var rebuilt *mcfgv1.MachineOSBuild
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 4*time.Minute, true, func(ctx context.Context) (bool, error) {
+		b := &mcfgv1.MachineOSBuild{}
+		if err := e.c.Get(ctx, types.NamespacedName{Name: first.Name}, b); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		rebuilt = b
+		return b.UID != first.UID && machineos.StateOf(b) == machineos.StateSucceeded, nil
+	}), "the reverted build was not built again")
+	exists, err = registry.Exists(ctx, sys, string(rebuilt.Status.DigestedImagePushSpec))
+	require.NoError(t, err)
+	assert.True(t, exists, "the rebuilt image is in the registry")
+	waitMOSC(ctx, t, e.c, func(m *mcfgv1.MachineOSConfig) bool {
+		return m.Status.CurrentImagePullSpec == rebuilt.Status.DigestedImagePushSpec
+	})
 }
 
 // TestInvalidContainerfileFailsAtOnce: a Containerfile that does not parse fails the build without a Job

@@ -31,6 +31,7 @@ import (
 	"github.com/imagemode/imagemode/builder/buildah"
 	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/layering"
+	"github.com/imagemode/imagemode/registry"
 )
 
 // Options are the build command's inputs.
@@ -172,7 +173,7 @@ func writeContext(rendered *mcfgv1.MachineConfig, containerfile []byte, dir stri
 }
 
 // certsDir turns a mounted registry-certs ConfigMap (keys host..port, the ControllerConfig convention) into
-// a certs.d tree (host:port/ca.crt). It returns "" when there is none.
+// a certs.d tree. It returns "" when there is none.
 func certsDir(src, dst string) (string, error) {
 	if src == "" {
 		return "", nil
@@ -184,21 +185,17 @@ func certsDir(src, dst string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading registry certificates: %w", err)
 	}
+	cas := map[string][]byte{}
 	for _, e := range entries {
 		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
+			continue // the kubelet's projection keeps its own ..data entries here
 		}
-		pem, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
+		if cas[e.Name()], err = os.ReadFile(filepath.Join(src, e.Name())); err != nil {
 			return "", fmt.Errorf("reading registry certificate %s: %w", e.Name(), err)
 		}
-		host := strings.ReplaceAll(e.Name(), "..", ":")
-		if err := os.MkdirAll(filepath.Join(dst, host), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(filepath.Join(dst, host, "ca.crt"), pem, 0o644); err != nil {
-			return "", err
-		}
+	}
+	if err := registry.CertsDir(dst, cas); err != nil {
+		return "", err
 	}
 	return dst, nil
 }
