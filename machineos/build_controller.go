@@ -148,27 +148,31 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 	if err := controllerutil.SetControllerReference(mosb, objs.Job, r.Client.Scheme()); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.Client.Create(ctx, objs.Job); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := r.Client.Create(ctx, objs.Job); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return ctrl.Result{}, nil // the next pass (on the Job's event) completes it
+		}
 		return ctrl.Result{}, fmt.Errorf("creating job %s: %w", objs.Job.Name, err)
 	}
 	r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventJobCreated, "Build", "Created job %s/%s", objs.Job.Namespace, objs.Job.Name)
-	// The next pass (on the Job's creation) adds its ConfigMaps and Secrets and records its UID.
-	return ctrl.Result{}, nil
+	// The Job exists and has its UID: its ConfigMaps and Secrets follow, owned by it, and the build records
+	// the UID. A crash in between is completed by follow (ensureJobObjects).
+	if err := r.createJobObjects(ctx, objs, objs.Job); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.recordJob(ctx, mosb, objs.Job)
 }
 
 // follow completes a started build's objects and maps its Job's progress to the build's state.
 func (r *BuildReconciler) follow(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) (ctrl.Result, error) {
 	if mosb.Annotations[wellknown.JobUIDAnnotation] != string(job.UID) {
+		// Only after a crash between creating the Job and recording it.
 		if err := r.ensureJobObjects(ctx, mosb, job); err != nil {
 			return ctrl.Result{}, err
 		}
-		before := mosb.DeepCopy()
-		metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, wellknown.JobUIDAnnotation, string(job.UID))
-		if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("recording job uid on machineosbuild %s: %w", mosb.Name, err)
+		if err := r.recordJob(ctx, mosb, job); err != nil {
+			return ctrl.Result{}, err
 		}
-		r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventBuildStarted, "Build", "Build started for pool %s (job %s)",
-			mosb.Labels[wellknown.TargetMachineConfigPoolLabel], job.Name)
 	}
 	next := JobState(job)
 	digestCM := &corev1.ConfigMap{}
@@ -235,6 +239,11 @@ func (r *BuildReconciler) ensureJobObjects(ctx context.Context, mosb *mcfgv1.Mac
 	if err != nil {
 		return err
 	}
+	return r.createJobObjects(ctx, objs, job)
+}
+
+// createJobObjects creates the build's ConfigMaps and Secrets, owned by job; existing ones are kept.
+func (r *BuildReconciler) createJobObjects(ctx context.Context, objs *jobs.Objects, job *batchv1.Job) error {
 	objs.WithJobOwner(job)
 	for _, cm := range objs.ConfigMaps {
 		if err := r.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -246,6 +255,18 @@ func (r *BuildReconciler) ensureJobObjects(ctx context.Context, mosb *mcfgv1.Mac
 			return fmt.Errorf("creating secret %s: %w", s.Name, err)
 		}
 	}
+	return nil
+}
+
+// recordJob stores the Job's UID on the build (it tells this build's Job from a same-named earlier one).
+func (r *BuildReconciler) recordJob(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) error {
+	before := mosb.DeepCopy()
+	metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, wellknown.JobUIDAnnotation, string(job.UID))
+	if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("recording job uid on machineosbuild %s: %w", mosb.Name, err)
+	}
+	r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventBuildStarted, "Build", "Build started for pool %s (job %s)",
+		mosb.Labels[wellknown.TargetMachineConfigPoolLabel], job.Name)
 	return nil
 }
 

@@ -100,11 +100,11 @@ func Decide(in ConfigInputs) Decision {
 		return wait(ReasonPoolNotFound, fmt.Sprintf("MachineConfigPool %s not found; the build starts when it exists", pool), nil)
 	}
 	if in.Rendered == nil {
-		return wait(ReasonPoolNotRendered, fmt.Sprintf("pool %s has no rendered config yet", pool), poolPending(pool))
+		return wait(ReasonPoolNotRendered, fmt.Sprintf("pool %s has no rendered config yet", pool), poolPending())
 	}
 	name, err := BuildName(mosc, in.Pool, in.Rendered)
 	if err != nil {
-		return wait(ReasonInvalidBuildInputs, err.Error(), poolPending(pool))
+		return wait(ReasonInvalidBuildInputs, err.Error(), poolPending())
 	}
 	d := Decision{Build: name}
 	builds := map[string]*mcfgv1.MachineOSBuild{}
@@ -231,7 +231,7 @@ func wait(reason, msg string, pool *mcfgv1.MachineConfigPoolCondition) Decision 
 	return Decision{Ready: condition(metav1.ConditionFalse, reason, msg), PoolCondition: pool}
 }
 
-func poolPending(string) *mcfgv1.MachineConfigPoolCondition {
+func poolPending() *mcfgv1.MachineConfigPoolCondition {
 	return poolCondition(corev1.ConditionFalse, ReasonBuildPending, "")
 }
 

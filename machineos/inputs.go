@@ -23,22 +23,14 @@ type buildInputs struct {
 // without an error when one of them does not exist (yet): the build waits.
 func (r *BuildReconciler) loadBuildInputs(ctx context.Context, mosb *mcfgv1.MachineOSBuild) (*buildInputs, error) {
 	in := &buildInputs{mosc: &mcfgv1.MachineOSConfig{}, pool: &mcfgv1.MachineConfigPool{}, rendered: &mcfgv1.MachineConfig{}}
-	for _, g := range []struct {
-		name string
-		obj  client.Object
-	}{
-		{mosb.Spec.MachineOSConfig.Name, in.mosc},
-		{"", in.pool}, // named by the MachineOSConfig, read below
-		{mosb.Spec.MachineConfig.Name, in.rendered},
-	} {
-		name := g.name
-		if g.obj == in.pool {
-			name = in.mosc.Spec.MachineConfigPool.Name
-		}
-		found, err := getOptional(ctx, r.Client, name, g.obj)
-		if err != nil || !found {
-			return nil, err
-		}
+	if found, err := getOptional(ctx, r.Client, mosb.Spec.MachineOSConfig.Name, in.mosc); err != nil || !found {
+		return nil, err
+	}
+	if found, err := getOptional(ctx, r.Client, in.mosc.Spec.MachineConfigPool.Name, in.pool); err != nil || !found {
+		return nil, err
+	}
+	if found, err := getOptional(ctx, r.Client, mosb.Spec.MachineConfig.Name, in.rendered); err != nil || !found {
+		return nil, err
 	}
 	cc := &mcfgv1.ControllerConfig{}
 	if _, err := getOptional(ctx, r.Client, r.ControllerConfigName, cc); err != nil {
