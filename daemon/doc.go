@@ -13,7 +13,11 @@
 // NodeClient (annotations, MachineConfigNode) and a Clock.
 //
 // Implemented so far: the planner (Diff, ConfigFile, Actions, NeedsDrain, kernel argument splitting and KargsArgs,
-// ParseStatus and ParseImageReference) and Root (WriteFile, WriteFrom, RemoveFile, Resolve). The
-// executor's interfaces, the update flow, drain handshake, node state annotations, config drift monitor and
-// the binary are still to come (issue #8).
+// ParseStatus and ParseImageReference); Root (WriteFile, WriteFrom, WriteSymlink, Delete, RemoveFile, Resolve,
+// reads); the executor's interfaces (CommandRunner, OSUpdater, Systemd, Host) and their real implementations
+// over commands (ExecRunner, RpmOstree, Systemctl); ApplyConfig, which writes a config's files, units and core
+// user, removes stale ones and rolls back to the previous config on failure; ValidateOnDisk, which reports the
+// first difference from a config as a *DriftError; and the config DriftMonitor (inotify). The state machine
+// (package daemon/agent), the simulated host (daemon/simhost), node state annotations and the binary are
+// still to come (issue #8).
 package daemon

@@ -22,3 +22,13 @@ var (
 	// ErrNoBootedDeployment is returned when rpm-ostree status lists no booted deployment.
 	ErrNoBootedDeployment = errors.New("no booted deployment")
 )
+
+// DriftError is a difference between what a config says and what is on disk, found by ValidateOnDisk: the
+// host path concerned and the reason, worded as the reference words it (`content mismatch for file
+// "/etc/foo"`).
+type DriftError struct {
+	Path   string
+	Reason string
+}
+
+func (e *DriftError) Error() string { return e.Reason }

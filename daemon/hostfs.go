@@ -180,13 +180,19 @@ func (r Root) RemoveFile(p string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("inspecting backup of %s: %w", real, err)
 	}
-	if err := root.Remove(rel(real)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := root.Remove(rel(real)); err != nil && !missing(err) {
 		return fmt.Errorf("removing %s: %w", real, err)
 	}
 	if err := root.Remove(noorig); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing stamp of %s: %w", real, err)
 	}
 	return nil
+}
+
+// missing reports whether err says a path is not there: it does not exist, or one of its directories is a
+// file (ENOTDIR), as after a write that failed because of such a file.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // rel turns a host path into a path relative to the root.
@@ -335,4 +341,172 @@ func writeAtomic(root *os.Root, p string, src io.Reader, mode fs.FileMode, uid, 
 		return fmt.Errorf("syncing directory: %w", err)
 	}
 	return nil
+}
+
+// WriteSymlink replaces host path p with a symlink to target, atomically, with the same path checks and
+// backups as WriteFrom (a unit is masked by a symlink to /dev/null this way).
+func (r Root) WriteSymlink(p, target string) error {
+	real, err := r.managed(p)
+	if err != nil {
+		return fmt.Errorf("linking file: %w", err)
+	}
+	root, err := os.OpenRoot(string(r))
+	if err != nil {
+		return fmt.Errorf("opening root: %w", err)
+	}
+	defer root.Close()
+	if err := backUp(root, real); err != nil {
+		return fmt.Errorf("linking %s: %w", real, err)
+	}
+	dir, err := openDir(root, path.Dir(real))
+	if err != nil {
+		return fmt.Errorf("linking %s: %w", real, err)
+	}
+	defer dir.Close()
+	if err := renameio.SymlinkRoot(dir, target, path.Base(real)); err != nil {
+		return fmt.Errorf("linking %s to %s: %w", real, target, err)
+	}
+	return nil
+}
+
+// Delete removes the file or symlink at host path p, with the same path checks and backups as WriteFrom, so
+// that RemoveFile later puts back an original a config deleted. A path already gone is not an error.
+func (r Root) Delete(p string) error {
+	real, err := r.managed(p)
+	if err != nil {
+		return fmt.Errorf("deleting file: %w", err)
+	}
+	root, err := os.OpenRoot(string(r))
+	if err != nil {
+		return fmt.Errorf("opening root: %w", err)
+	}
+	defer root.Close()
+	if _, err := root.Lstat(rel(real)); missing(err) {
+		return nil
+	}
+	if err := backUp(root, real); err != nil {
+		return fmt.Errorf("deleting %s: %w", real, err)
+	}
+	if err := root.Remove(rel(real)); err != nil && !missing(err) {
+		return fmt.Errorf("deleting %s: %w", real, err)
+	}
+	return nil
+}
+
+// HasBackup reports whether a backup of host path p is recorded: an original in OrigDir or a stamp in
+// NoOrigDir, that is, whether a config wrote p through this Root.
+func (r Root) HasBackup(p string) (bool, error) {
+	real, err := r.Resolve(p)
+	if err != nil {
+		return false, err
+	}
+	for _, b := range []string{OrigDir + real + OrigSuffix, NoOrigDir + real + NoOrigSuffix} {
+		if _, err := os.Lstat(r.HostPath(b)); err == nil {
+			return true, nil
+		} else if !missing(err) {
+			return false, fmt.Errorf("inspecting backup of %s: %w", real, err)
+		}
+	}
+	return false, nil
+}
+
+// Lstat describes what is at host path p (its directories' symlinks resolved inside the root, the last
+// element not followed).
+func (r Root) Lstat(p string) (fs.FileInfo, error) {
+	real, err := r.Resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.Lstat(r.HostPath(real))
+}
+
+// Readlink returns the target of the symlink at host path p.
+func (r Root) Readlink(p string) (string, error) {
+	real, err := r.Resolve(p)
+	if err != nil {
+		return "", err
+	}
+	return os.Readlink(r.HostPath(real))
+}
+
+// ReadFile returns the content of the regular file at host path p; a symlink there is not followed but an
+// error.
+func (r Root) ReadFile(p string) ([]byte, error) {
+	real, err := r.Resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(string(r))
+	if err != nil {
+		return nil, fmt.Errorf("opening root: %w", err)
+	}
+	defer root.Close()
+	fi, err := root.Lstat(rel(real))
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: not a regular file (mode %v)", real, fi.Mode())
+	}
+	return root.ReadFile(rel(real))
+}
+
+// writePrivate writes content to host path p atomically with mode and owner, without the ManagedPath check
+// and without backups: for the fixed paths the daemon itself owns (the core user's ssh keys, /etc/shadow),
+// which no config lists as a file. Symlinks in p's directories are still resolved inside the root. The
+// directories in ownedDirs (host paths above p, outermost first) are created if missing and get mode
+// dirMode and the owner.
+func (r Root) writePrivate(p string, content []byte, mode fs.FileMode, uid, gid int, dirMode fs.FileMode, ownedDirs ...string) error {
+	root, err := os.OpenRoot(string(r))
+	if err != nil {
+		return fmt.Errorf("opening root: %w", err)
+	}
+	defer root.Close()
+	for _, d := range ownedDirs {
+		real, err := r.Resolve(d)
+		if err != nil {
+			return err
+		}
+		if err := root.MkdirAll(rel(real), dirMode); err != nil {
+			return fmt.Errorf("creating directory %s: %w", real, err)
+		}
+		if err := root.Lchown(rel(real), uid, gid); err != nil {
+			return fmt.Errorf("changing owner of %s: %w", real, err)
+		}
+		if err := root.Chmod(rel(real), dirMode); err != nil {
+			return fmt.Errorf("changing mode of %s: %w", real, err)
+		}
+	}
+	real, err := r.Resolve(p)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(root, real, bytes.NewReader(content), mode, uid, gid); err != nil {
+		return fmt.Errorf("writing %s: %w", real, err)
+	}
+	return nil
+}
+
+// removePrivate deletes host path p without checks or backups (see writePrivate); missing is fine.
+func (r Root) removePrivate(p string) error {
+	real, err := r.Resolve(p)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(r.HostPath(real)); err != nil && !missing(err) {
+		return fmt.Errorf("removing %s: %w", real, err)
+	}
+	return nil
+}
+
+// removeEmptyDir removes the host directory p if it is empty; anything else is left alone.
+func (r Root) removeEmptyDir(p string) {
+	real, err := r.Resolve(p)
+	if err != nil || !machineconfig.ManagedPath(real) {
+		return
+	}
+	if fi, err := os.Lstat(r.HostPath(real)); err != nil || !fi.IsDir() {
+		return
+	}
+	_ = os.Remove(r.HostPath(real)) // fails harmlessly when the directory is not empty
 }

@@ -330,3 +330,92 @@ func TestWriteRemoveRoundTrip(t *testing.T) {
 	_, _, ok = readHost(t, r, "/etc/new.conf")
 	assert.False(t, ok)
 }
+
+func TestWriteSymlinkAndDelete(t *testing.T) {
+	t.Parallel()
+	r := setUpRoot(t, []hostFile{
+		{path: "/etc/systemd/system/os.service", content: "shipped", mode: 0o640},
+		{path: "/etc/systemd/system/os.service.d/10-os.conf", content: "shipped drop-in"},
+		{path: "/etc/usr", link: "/usr"},
+	})
+	// Masking an OS unit keeps it; removing the mask puts it back.
+	require.NoError(t, r.WriteSymlink("/etc/systemd/system/os.service", "/dev/null"))
+	target, err := os.Readlink(r.HostPath("/etc/systemd/system/os.service"))
+	require.NoError(t, err)
+	assert.Equal(t, "/dev/null", target)
+	ok, err := r.HasBackup("/etc/systemd/system/os.service")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	require.NoError(t, r.RemoveFile("/etc/systemd/system/os.service"))
+	content, mode, exists := readHost(t, r, "/etc/systemd/system/os.service")
+	require.True(t, exists)
+	assert.Equal(t, "shipped", content)
+	assert.Equal(t, fs.FileMode(0o640), mode)
+
+	// Deleting an OS drop-in keeps it too.
+	p := "/etc/systemd/system/os.service.d/10-os.conf"
+	require.NoError(t, r.Delete(p))
+	_, _, exists = readHost(t, r, p)
+	assert.False(t, exists)
+	require.NoError(t, r.Delete(p), "deleting again")
+	require.NoError(t, r.Delete("/etc/none.conf"), "deleting what is not there")
+	ok, err = r.HasBackup("/etc/none.conf")
+	require.NoError(t, err)
+	assert.False(t, ok, "nothing recorded for a path never there")
+	require.NoError(t, r.RemoveFile(p))
+	content, _, exists = readHost(t, r, p)
+	require.True(t, exists)
+	assert.Equal(t, "shipped drop-in", content)
+
+	assert.ErrorIs(t, r.WriteSymlink("/etc/usr/lib/x.service", "/dev/null"), ErrUnmanagedPath)
+	assert.ErrorIs(t, r.Delete("/usr/lib/x"), ErrUnmanagedPath)
+}
+
+func TestRemoveFileUnderAFile(t *testing.T) {
+	t.Parallel()
+	r := setUpRoot(t, []hostFile{{path: "/etc/blocker", content: "a file"}})
+	require.Error(t, r.WriteFile("/etc/blocker/x.conf", []byte("x"), 0o644, 0, 0))
+	require.NoError(t, r.RemoveFile("/etc/blocker/x.conf"), "a path under a file is not there")
+	ok, err := r.HasBackup("/etc/blocker/x.conf")
+	require.NoError(t, err)
+	assert.False(t, ok, "the stamp the failed write left is removed")
+}
+
+func TestReadFileAndLstat(t *testing.T) {
+	t.Parallel()
+	r := setUpRoot(t, []hostFile{
+		{path: "/var/home/core/f", content: "data"}, {path: "/home", link: "/var/home"}, {path: "/etc/l", link: "/var/home/core/f"},
+	})
+	data, err := r.ReadFile("/home/core/f")
+	require.NoError(t, err)
+	assert.Equal(t, "data", string(data))
+	_, err = r.ReadFile("/etc/l")
+	assert.ErrorContains(t, err, "not a regular file")
+	fi, err := r.Lstat("/etc/l")
+	require.NoError(t, err)
+	assert.NotZero(t, fi.Mode()&fs.ModeSymlink)
+	target, err := r.Readlink("/etc/l")
+	require.NoError(t, err)
+	assert.Equal(t, "/var/home/core/f", target)
+}
+
+func TestWritePrivate(t *testing.T) {
+	t.Parallel()
+	if os.Getuid() != 0 {
+		t.Skip("changing owners needs root")
+	}
+	r := setUpRoot(t, []hostFile{{path: "/home", link: "/var/home"}, {path: "/var/home/core", dir: true}})
+	require.NoError(t, r.writePrivate("/home/core/.ssh/k/f", []byte("k"), 0o600, 1000, 1001, 0o700, "/home/core/.ssh", "/home/core/.ssh/k"))
+	for _, p := range []string{"/var/home/core/.ssh", "/var/home/core/.ssh/k", "/var/home/core/.ssh/k/f"} {
+		fi, err := os.Lstat(r.HostPath(p))
+		require.NoError(t, err)
+		st := fi.Sys().(*syscall.Stat_t)
+		assert.Equal(t, []uint32{1000, 1001}, []uint32{st.Uid, st.Gid}, p)
+	}
+	_, err := os.Lstat(r.HostPath(StateDir))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "no backups")
+	require.NoError(t, r.removePrivate("/home/core/.ssh/k/f"))
+	require.NoError(t, r.removePrivate("/home/core/.ssh/k/f"))
+	_, _, ok := readHost(t, r, "/var/home/core/.ssh/k/f")
+	assert.False(t, ok)
+}

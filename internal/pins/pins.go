@@ -8,7 +8,6 @@ package pins
 
 import (
 	_ "github.com/coreos/rpmostree-client-go/pkg/client"                        // rpm-ostree status JSON shapes (daemon)
-	_ "github.com/fsnotify/fsnotify"                                            // config drift monitor (daemon)
 	_ "github.com/moby/buildkit/frontend/dockerfile/parser"                     // Containerfile validation (layering)
 	_ "github.com/openshift/client-go/machineconfiguration/clientset/versioned" // CLI and informers
 )

@@ -32,6 +32,10 @@ const (
 	// FirstPivotConfigAnnotation names the rendered config a node was first installed with (served with its
 	// first-boot Ignition); it is never cleared.
 	FirstPivotConfigAnnotation = Group + "/firstPivotConfig"
+	// PostConfigActionAnnotation is "Rebooting" while the daemon has queued a reboot; it is cleared after
+	// the boot.
+	PostConfigActionAnnotation = Group + "/post-config-action"
+	PostConfigActionRebooting  = "Rebooting"
 )
 
 // Drain handshake between the daemon and the drain controller: the daemon writes DesiredDrainAnnotation

@@ -1,0 +1,102 @@
+// Command imagemode-daemon is the node agent (a DaemonSet on real rpm-ostree hosts): it applies its node's
+// desired MachineConfig and OS image and reports the node's state. The host is reached through --root (the
+// host's / mounted into the container, /rootfs in the DaemonSet): files are written under it, and rpm-ostree
+// and systemctl run chrooted into it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2/textlogger"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/imagemode/imagemode/daemon"
+	"github.com/imagemode/imagemode/daemon/agent"
+	"github.com/imagemode/imagemode/internal/version"
+)
+
+func main() {
+	if err := newCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newCommand() *cobra.Command {
+	var nodeName, root, metricsAddr string
+	var verbosity int
+	cmd := &cobra.Command{
+		Use:          "imagemode-daemon",
+		Short:        "Run the node agent of --node-name against the cluster in $KUBECONFIG",
+		Version:      version.Get(),
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctrl.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(verbosity))))
+			if nodeName == "" {
+				return fmt.Errorf("--node-name (or $NODE_NAME) is required")
+			}
+			restCfg, err := ctrl.GetConfig()
+			if err != nil {
+				return fmt.Errorf("loading kubeconfig: %w", err)
+			}
+			mgr, err := agent.NewManager(restCfg, nodeName, metricsAddr)
+			if err != nil {
+				return err
+			}
+			m, err := agent.NewMetrics(metrics.Registry)
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(mgr.GetClient(), mgr.GetEventRecorder("machineconfigdaemon"), agent.Options{
+				NodeName: nodeName, Host: newHost(root), Metrics: m})
+			if err != nil {
+				return err
+			}
+			if err := a.SetupWithManager(mgr); err != nil {
+				return err
+			}
+			return mgr.Start(ctrl.SetupSignalHandler())
+		},
+	}
+	cmd.Flags().StringVar(&nodeName, "node-name", os.Getenv("NODE_NAME"), "the node this daemon runs on")
+	cmd.Flags().StringVar(&root, "root-mount", "/rootfs", "where the host's / is mounted")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-bind-address", "127.0.0.1:8797", "address of the Prometheus metrics endpoint (0 disables it)")
+	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity")
+	cmd.Flags().AddGoFlagSet(flag.CommandLine)
+	return cmd
+}
+
+// host is a real rpm-ostree host seen from the daemon's container.
+type host struct {
+	root daemon.Root
+	os   daemon.OSUpdater
+	sd   daemon.Systemd
+}
+
+func newHost(root string) *host {
+	runner := chrootRunner{root: root}
+	return &host{root: daemon.Root(root), os: &daemon.RpmOstree{Runner: runner, Root: daemon.Root(root)}, sd: &daemon.Systemctl{Runner: runner}}
+}
+
+func (h *host) Root() daemon.Root       { return h.root }
+func (h *host) OS() daemon.OSUpdater    { return h.os }
+func (h *host) Systemd() daemon.Systemd { return h.sd }
+func (h *host) BootID() (string, error) {
+	data, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(data)), err
+}
+
+// chrootRunner runs host commands chrooted into the host's root (directly when it is "/").
+type chrootRunner struct{ root string }
+
+func (r chrootRunner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	if r.root == "/" || r.root == "" {
+		return daemon.ExecRunner{}.Run(ctx, name, args...)
+	}
+	return daemon.ExecRunner{}.Run(ctx, "chroot", append([]string{r.root, name}, args...)...)
+}
