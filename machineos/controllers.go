@@ -3,6 +3,7 @@ package machineos
 import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -36,14 +37,30 @@ func AddToManager(mgr ctrl.Manager, opts Options) error {
 		Jobs: opts.Jobs, ControllerConfigName: opts.ControllerConfigName, Metrics: m}).SetupWithManager(mgr)
 }
 
-// CacheOptions restricts the manager's cache to the build service's own Jobs and ConfigMaps (labelled
-// on-cluster-layering): it never caches other workloads' objects. Secrets are never cached at all: the build
-// service reads the two it uses directly. Use it in the manager's options.
-func CacheOptions() cache.Options {
+// CacheOptions restricts the manager's cache to the build service's own Jobs, Pods and ConfigMaps: those
+// labelled on-cluster-layering in namespace (the build namespace; all namespaces when empty). It never caches
+// other workloads' objects, and needs no cluster-wide list permission on them. Secrets are never cached
+// (only their metadata, in namespace): the build service reads the two it uses directly. Use it in the
+// manager's options.
+func CacheOptions(namespace string) cache.Options {
 	ours := labels.SelectorFromSet(labels.Set{wellknown.OnClusterLayeringLabel: ""})
+	by := func() cache.ByObject {
+		b := cache.ByObject{Label: ours}
+		if namespace != "" {
+			b.Namespaces = map[string]cache.Config{namespace: {}}
+		}
+		return b
+	}
+	secretMeta := cache.ByObject{}
+	if namespace != "" {
+		secretMeta.Namespaces = map[string]cache.Config{namespace: {}}
+	}
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&batchv1.Job{}:      {Label: ours},
-		&corev1.ConfigMap{}: {Label: ours},
-		&corev1.Pod{}:       {Label: ours},
+		&batchv1.Job{}:      by(),
+		&corev1.ConfigMap{}: by(),
+		&corev1.Pod{}:       by(),
+		// The registry garbage collector watches the metadata of the namespace's Secrets (a fixed push
+		// secret retries its deletions); their contents are never cached.
+		&metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}: secretMeta,
 	}}
 }

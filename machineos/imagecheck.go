@@ -2,16 +2,11 @@ package machineos
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/imagemode/imagemode/registry"
-	"github.com/imagemode/imagemode/registry/pullsecret"
 )
 
 // ImageChecker tells whether a built image still exists in its registry.
@@ -31,27 +26,11 @@ type RegistryChecker struct {
 // ImageExists inspects pullspec in its registry. Not found is false; any other failure (credentials, a
 // registry that is down) is an error: an image is never rebuilt because it could not be looked at.
 func (c *RegistryChecker) ImageExists(ctx context.Context, mosc *mcfgv1.MachineOSConfig, pullspec string) (bool, error) {
-	secret := &corev1.Secret{}
-	name := mosc.Spec.RenderedImagePushSecret.Name
-	if err := c.Reader.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: name}, secret); err != nil {
-		return false, fmt.Errorf("reading push secret %s/%s: %w", c.Namespace, name, err)
-	}
-	creds, err := pullsecret.FromSecret(secret)
+	sys, cleanup, err := registry.NewClusterSystemContext(ctx, c.Reader, registry.ClusterAuth{Namespace: c.Namespace,
+		SecretName: mosc.Spec.RenderedImagePushSecret.Name, ControllerConfigName: c.ControllerConfigName})
 	if err != nil {
 		return false, err
 	}
-	cc := &mcfgv1.ControllerConfig{}
-	if _, err := getOptional(ctx, c.Reader, c.ControllerConfigName, cc); err != nil {
-		return false, err
-	}
-	dir, err := os.MkdirTemp("", "imagemode-inspect-")
-	if err != nil {
-		return false, err
-	}
-	defer os.RemoveAll(dir)
-	sys, err := registry.NewSystemContext(dir, creds.JSON(), RegistryCAs(cc))
-	if err != nil {
-		return false, err
-	}
+	defer cleanup()
 	return registry.Exists(ctx, sys, pullspec)
 }

@@ -1,6 +1,8 @@
 package machineos
 
 import (
+	"github.com/imagemode/imagemode/registry"
+
 	"context"
 	"fmt"
 
@@ -36,18 +38,8 @@ func (r *BuildReconciler) loadBuildInputs(ctx context.Context, mosb *mcfgv1.Mach
 	if _, err := getOptional(ctx, r.Client, r.ControllerConfigName, cc); err != nil {
 		return nil, err
 	}
-	in.registryCAs = RegistryCAs(cc)
+	in.registryCAs = registry.RegistryCAs(cc)
 	return in, nil
-}
-
-// RegistryCAs returns a ControllerConfig's registry CA bundles (imageRegistryBundleData, then
-// imageRegistryBundleUserData) by file name, host..port.
-func RegistryCAs(cc *mcfgv1.ControllerConfig) map[string][]byte {
-	out := map[string][]byte{}
-	for _, b := range append(append([]mcfgv1.ImageRegistryBundle{}, cc.Spec.ImageRegistryBundleData...), cc.Spec.ImageRegistryBundleUserData...) {
-		out[b.File] = append(out[b.File], b.Data...)
-	}
-	return out
 }
 
 // getOptional reads a cluster-scoped object and reports whether it exists.

@@ -77,7 +77,7 @@ type env struct {
 func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 	t.Helper()
 	mgr, err := ctrl.NewManager(e.cp.Config, ctrl.Options{Scheme: e.cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Cache: machineos.CacheOptions()})
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Cache: machineos.CacheOptions(wellknown.MCONamespace)})
 	require.NoError(t, err)
 	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
 	require.NoError(t, machineos.AddToManager(mgr, machineos.Options{

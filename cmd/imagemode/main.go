@@ -9,10 +9,17 @@ import (
 	"os/signal"
 	"syscall"
 
+	"time"
+
 	"github.com/spf13/cobra"
 
+	"github.com/imagemode/imagemode/cmd/imagemode/internal/buildscmd"
+	"github.com/imagemode/imagemode/cmd/imagemode/internal/clients"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/kubeclient"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/prunecmd"
+	"github.com/imagemode/imagemode/cmd/imagemode/internal/rebuildcmd"
+	"github.com/imagemode/imagemode/cmd/imagemode/internal/statuscmd"
+	"github.com/imagemode/imagemode/cmd/imagemode/internal/versioncmd"
 )
 
 func main() {
@@ -34,5 +41,12 @@ func newRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&kube.Kubeconfig, "kubeconfig", "",
 		"path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
 	root.AddCommand(prunecmd.NewCommand(kube.Client))
+	newClients := clients.FromOptions(kube)
+	root.AddCommand(
+		statuscmd.NewCommand(newClients, time.Now),
+		buildscmd.NewCommand(newClients, buildscmd.Options{Now: time.Now}),
+		rebuildcmd.NewCommand(newClients),
+		versioncmd.NewCommand(newClients),
+	)
 	return root
 }

@@ -33,6 +33,7 @@ func NewCommand(newClient ClientFunc) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(NewRenderedMachineConfigsCommand(newClient))
+	cmd.AddCommand(NewImagesCommand(newClient))
 	return cmd
 }
 

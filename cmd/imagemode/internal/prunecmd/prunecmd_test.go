@@ -246,7 +246,7 @@ func TestListCommand(t *testing.T) {
 			check: func(t *testing.T, stdout string) {
 				assert.JSONEq(t, `{"pools":[{"name":"worker","status":"`+inUse+`","spec":"`+inUse+`"}]}`, stdout)
 			}},
-		{name: "unknown subcommand", args: []string{"images"}, wantErr: `unknown command "images" for "prune"`},
+		{name: "unknown subcommand", args: []string{"nosuch"}, wantErr: `unknown command "nosuch" for "prune"`},
 		{name: "list does not take --confirm", args: []string{"renderedmachineconfigs", "list", "--confirm"},
 			wantErr: "unknown flag: --confirm"},
 	}

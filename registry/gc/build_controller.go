@@ -1,0 +1,88 @@
+package gc
+
+import (
+	"context"
+	"fmt"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/imagemode/imagemode/builder/jobs"
+)
+
+// BuildReconciler owns the FinalizerName finalizer of MachineOSBuilds: it adds it to builds with a pushed
+// image and, when such a build is deleted, deletes the image (or records a tombstone), deletes the digest
+// ConfigMap and removes the finalizer. It never keeps a build from going away.
+type BuildReconciler struct {
+	Client  client.Client
+	Cleaner *Cleaner
+	*reporter
+}
+
+// Reconcile handles one MachineOSBuild.
+func (r *BuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	mosb := &mcfgv1.MachineOSBuild{}
+	if err := r.Client.Get(ctx, req.NamespacedName, mosb); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if mosb.DeletionTimestamp.IsZero() {
+		if mosb.Status.DigestedImagePushSpec == "" || controllerutil.ContainsFinalizer(mosb, FinalizerName) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, r.patchFinalizer(ctx, mosb, true)
+	}
+	if !controllerutil.ContainsFinalizer(mosb, FinalizerName) {
+		return ctrl.Result{}, nil
+	}
+	t := TargetOfBuild(mosb)
+	if t.Image != "" {
+		inv, err := LoadInventory(ctx, r.Client)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		inv.ExcludeBuild = mosb.Name
+		res := r.Cleaner.Clean(ctx, t, inv)
+		log.FromContext(ctx).Info("cleaning image of deleted build", "image", t.Image, "deleted", res.Deleted,
+			"gone", res.Gone, "inUseBy", len(res.InUseBy), "error", res.Err)
+		if res.Done() {
+			// A tombstone of the same image (another build with the same digest) is settled too.
+			if err := r.deleteConfigMap(ctx, TombstoneName(t.Image)); err != nil {
+				return ctrl.Result{}, err
+			}
+		} else if err := r.saveTombstone(ctx, t, res); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.report(ctx, t, res, mosb); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.deleteConfigMap(ctx, jobs.DigestCMName(mosb.Name)); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.patchFinalizer(ctx, mosb, false)
+}
+
+// patchFinalizer adds or removes FinalizerName with an optimistic lock (the list is replaced as a whole).
+func (r *BuildReconciler) patchFinalizer(ctx context.Context, mosb *mcfgv1.MachineOSBuild, add bool) error {
+	before := mosb.DeepCopy()
+	if add {
+		controllerutil.AddFinalizer(mosb, FinalizerName)
+	} else {
+		controllerutil.RemoveFinalizer(mosb, FinalizerName)
+	}
+	if err := r.Client.Patch(ctx, mosb, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("updating finalizers of machineosbuild %s: %w", mosb.Name, err))
+	}
+	return nil
+}
+
+// SetupWithManager registers the reconciler.
+func (r *BuildReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("registry-gc-machineosbuild").
+		For(&mcfgv1.MachineOSBuild{}).
+		Complete(r)
+}
