@@ -2,8 +2,9 @@
 // MachineConfig and the composed Containerfile the build service mounted, writes the build context (package
 // layering), builds in-process with the buildah library into a store that may persist between builds (the
 // layer cache), pushes to the build's tag with the push credentials, and records the pushed manifest digest
-// in the ConfigMap digest-<build>, which the build service reads. Registry CAs come as a certs.d tree
-// (one directory per host) built from the ControllerConfig's image registry bundles.
+// in the ConfigMap digest-<build>, which the build service reads. Registry CAs come as a certs.d tree (one
+// directory per host) built from the ControllerConfig's image registry bundles. It tees its output into the
+// ConfigMap build-log-<build> (LogWriter), owned by the build, so the last attempt's log outlives the pod.
 package buildcmd
 
 import (
@@ -21,10 +22,11 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
-	"go.podman.io/image/v5/types"
+	imagetypes "go.podman.io/image/v5/types"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -44,6 +46,9 @@ type Options struct {
 	DigestConfigMap, DigestNamespace string
 	DigestLabels                     string
 	WorkDir                          string // scratch space; a temporary directory when empty
+	// BuildLogConfigMap, when set, is the ConfigMap (in DigestNamespace, with DigestLabels) the output is
+	// teed into, owned by the MachineOSBuild MachineOSBuild/MachineOSBuildUID, for attempt (pod) PodName.
+	BuildLogConfigMap, MachineOSBuild, MachineOSBuildUID, PodName string
 }
 
 // NewCommand returns `build`.
@@ -67,14 +72,61 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.DigestConfigMap, "digest-configmap", "", "ConfigMap to record the pushed digest in")
 	f.StringVar(&o.DigestNamespace, "digest-configmap-namespace", "", "namespace of the digest ConfigMap")
 	f.StringVar(&o.DigestLabels, "digest-configmap-labels", "", "labels of the digest ConfigMap (k=v,...)")
+	f.StringVar(&o.BuildLogConfigMap, "build-log-configmap", "", "ConfigMap to keep the build's log in (in the digest ConfigMap's namespace)")
+	f.StringVar(&o.MachineOSBuild, "machineosbuild", "", "the MachineOSBuild being built (owner of the build-log ConfigMap)")
+	f.StringVar(&o.MachineOSBuildUID, "machineosbuild-uid", "", "the MachineOSBuild's UID")
+	f.StringVar(&o.PodName, "pod-name", os.Getenv("HOSTNAME"), "this attempt's pod name, recorded with the log")
 	for _, req := range []string{"containerfile", "machineconfig", "base-pull-authfile", "push-authfile", "tag", "storage-root", "digest-configmap", "digest-configmap-namespace"} {
 		_ = cmd.MarkFlagRequired(req)
 	}
 	return cmd
 }
 
-// Run builds, pushes and records the digest.
-func Run(ctx context.Context, o Options, out io.Writer) error {
+// Run builds, pushes and records the digest. With o.BuildLogConfigMap, its output (and its error, if any) is
+// also kept in that ConfigMap.
+func Run(ctx context.Context, o Options, out io.Writer) (err error) {
+	if o.BuildLogConfigMap == "" {
+		return run(ctx, o, out)
+	}
+	lw, err := newBuildLog(o, out)
+	if err != nil {
+		fmt.Fprintf(out, "warning: the build log will not be kept: %v\n", err)
+		return run(ctx, o, out)
+	}
+	lw.Start(ctx)
+	defer func() {
+		if err != nil {
+			fmt.Fprintf(lw, "error: %v\n", err)
+		}
+		_ = lw.Close() // a failure was already reported by the writer
+	}()
+	return run(ctx, o, io.MultiWriter(out, lw))
+}
+
+// newBuildLog returns the writer of the build-log ConfigMap named by o.
+func newBuildLog(o Options, warnings io.Writer) (*LogWriter, error) {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the API server configuration: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	lbls, err := jobs.ParseLabels(o.DigestLabels)
+	if err != nil {
+		return nil, err
+	}
+	var owner *metav1.OwnerReference
+	if o.MachineOSBuild != "" && o.MachineOSBuildUID != "" {
+		owner = &metav1.OwnerReference{APIVersion: mcfgv1.GroupVersion.String(), Kind: "MachineOSBuild",
+			Name: o.MachineOSBuild, UID: types.UID(o.MachineOSBuildUID)}
+	}
+	return NewLogWriter(kube.CoreV1().ConfigMaps(o.DigestNamespace), LogOptions{Namespace: o.DigestNamespace,
+		Name: o.BuildLogConfigMap, Pod: o.PodName, Owner: owner, Labels: lbls, Warnings: warnings}), nil
+}
+
+func run(ctx context.Context, o Options, out io.Writer) error {
 	start := time.Now()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(out, "%s %s\n", time.Since(start).Round(time.Millisecond), fmt.Sprintf(format, args...))
@@ -118,7 +170,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			logf("closing image store: %v", err)
 		}
 	}()
-	pull := &types.SystemContext{AuthFilePath: o.BasePullAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: work}
+	pull := &imagetypes.SystemContext{AuthFilePath: o.BasePullAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: work}
 	id, err := buildah.Build(ctx, store, buildah.BuildOptions{
 		ContextDir: ctxDir, Containerfile: "Containerfile", Tag: "localhost/imagemode-build:" + rendered.Name,
 		SystemContext: pull, Layers: true, Output: out, WorkDir: work,
@@ -127,7 +179,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 	logf("built image %s; pushing", id[:12])
-	push := &types.SystemContext{AuthFilePath: o.PushAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: work}
+	push := &imagetypes.SystemContext{AuthFilePath: o.PushAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: work}
 	digest, err := buildah.Push(ctx, store, id, o.Tag, push, out)
 	if err != nil {
 		return err

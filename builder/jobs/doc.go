@@ -4,5 +4,7 @@
 // controlled by the MachineOSBuild; the ConfigMaps and Secrets are owned by the Job, so they go when it
 // goes) — and it reads a build's state from its Job. The build pod runs this project's own builder binary
 // (`imagemode-builder build`), which builds in-process with the buildah library, pushes, and reports the
-// pushed digest in the ConfigMap digest-<mosb>.
+// pushed digest in the ConfigMap digest-<mosb>. It also tees its output into the ConfigMap build-log-<mosb>
+// (owned by the MachineOSBuild, so the last attempt's log outlives the pod); this package names it and its
+// annotations.
 package jobs

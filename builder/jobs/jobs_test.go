@@ -32,6 +32,7 @@ func request() *Request {
 
 func TestBuild(t *testing.T) {
 	r := request()
+	r.MachineOSBuild.UID = "mosb-uid"
 	objs, err := Build(r, Options{Namespace: wellknown.MCONamespace, Image: "quay.io/imagemode/imagemode:v1", CacheHostPath: "/var/lib/imagemode/cache"})
 	require.NoError(t, err)
 	job := objs.Job
@@ -48,6 +49,7 @@ func TestBuild(t *testing.T) {
 	assert.Contains(t, args, "--tag=127.0.0.1:5000/os/image:layered-image-0123")
 	assert.Contains(t, args, "--digest-configmap=digest-layered-image-0123")
 	assert.NotContains(t, args, "ephemeral-build-object", "the digest ConfigMap outlives the Job")
+	assert.Contains(t, args, "--build-log-configmap=build-log-layered-image-0123 --machineosbuild=layered-image-0123 --machineosbuild-uid=mosb-uid")
 	assert.Equal(t, "/var/lib/imagemode/cache", job.Spec.Template.Spec.Volumes[4].HostPath.Path)
 
 	var names []string

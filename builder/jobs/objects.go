@@ -26,12 +26,34 @@ func RegistryCertsCMName(mosb string) string { return "registry-certs-" + mosb }
 func BaseSecretName(mosb string) string      { return "base-" + mosb }
 func FinalSecretName(mosb string) string     { return "final-" + mosb }
 
+// BuildLogCMName names the ConfigMap the build pod keeps its log in (the last attempt's, truncated to its
+// last BuildLogMaxBytes). It is owned by the MachineOSBuild, not the Job: the log outlives the pod and the
+// cleanup of a successful build's ephemeral objects, and goes with the build.
+func BuildLogCMName(mosb string) string { return "build-log-" + mosb }
+
 // Keys of the ConfigMaps.
 const (
 	ContainerfileKey = "Containerfile"
 	MachineConfigKey = "machineconfig.json.gz"
 	DigestKey        = "digest"
+	// BuildLogKey holds the log text in the build-log ConfigMap.
+	BuildLogKey = "log"
 )
+
+// The build-log ConfigMap's annotations, written by the build pod.
+const (
+	// BuildLogPodAnnotation names the pod (attempt) whose output the log holds.
+	BuildLogPodAnnotation = "imagemode.io/build-log-pod"
+	// BuildLogCompleteAnnotation is "true" once the attempt ended (successfully or not) and its log is whole.
+	BuildLogCompleteAnnotation = "imagemode.io/build-log-complete"
+	// BuildLogOffsetAnnotation is the byte offset, in the attempt's whole output, of the log's first byte
+	// (non-zero once the front was cut to keep the last BuildLogMaxBytes); followers use it to print only
+	// what is new.
+	BuildLogOffsetAnnotation = "imagemode.io/build-log-offset"
+)
+
+// BuildLogMaxBytes bounds the log kept in the build-log ConfigMap (its last bytes are kept).
+const BuildLogMaxBytes = 512 << 10
 
 // Mount points inside the build pod.
 const (
@@ -196,6 +218,11 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 							"--digest-configmap-namespace=" + opts.Namespace,
 							"--digest-configmap-labels=" + labels.Set(DigestLabels(r)).String(),
 							"--registry-certs=" + registryCertsDir,
+							// The pod tees its output into build-log-<mosb>, owned by the build; the pod's
+							// name comes from $HOSTNAME (set by the kubelet and the local pod runner alike).
+							"--build-log-configmap=" + BuildLogCMName(mosb.Name),
+							"--machineosbuild=" + mosb.Name,
+							"--machineosbuild-uid=" + string(mosb.UID),
 						},
 						Env:                      env,
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
