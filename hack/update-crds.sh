@@ -24,4 +24,13 @@ config/v1 0000_10_config-operator_01_imagetagmirrorsets.crd.yaml
 config/v1 0000_10_config-operator_01_images.crd.yaml
 operator/v1alpha1 0000_10_config-operator_01_imagecontentsourcepolicies.crd.yaml
 LIST
-echo "copied $(ls "$OUT" | wc -l) CRDs from $API" >&2
+# The kustomization manifests/deploy installs the CRDs through (kustomize takes no ../ files).
+{
+  echo "# The CRDs this project serves, copied unchanged from the pinned github.com/openshift/api by"
+  echo "# hack/update-crds.sh; manifests/deploy installs them with the components (kubectl apply -k manifests/deploy)."
+  echo "apiVersion: kustomize.config.k8s.io/v1beta1"
+  echo "kind: Kustomization"
+  echo "resources:"
+  (cd "$OUT" && LC_ALL=C ls *.crd.yaml | sed 's/^/- /')
+} >"$OUT/kustomization.yaml"
+echo "copied $(ls "$OUT"/*.crd.yaml | wc -l) CRDs from $API" >&2

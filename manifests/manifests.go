@@ -1,7 +1,9 @@
 // Package manifests embeds the Kubernetes manifests this project installs: the CustomResourceDefinitions
 // it serves, copied unchanged from the pinned github.com/openshift/api module by hack/update-crds.sh (one
-// feature-set variant per kind). Tests, the embedded local default and the installer read them from here,
-// so all three install the same definitions.
+// feature-set variant per kind), and the deployment manifests of deploy/ (namespace, service accounts,
+// least-privilege RBAC per component, the controller Deployment and the daemon DaemonSet; `kubectl apply -k
+// manifests/deploy` installs them with the CRDs). Tests, the embedded local default and the installer read
+// them from here, so all three install the same definitions.
 package manifests
 
 import (
@@ -17,12 +19,12 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
-//go:embed crds/*.yaml
+//go:embed crds/*.crd.yaml
 var crdFS embed.FS
 
 // CRDs returns every embedded CustomResourceDefinition, ordered by file name.
 func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	names, err := fs.Glob(crdFS, "crds/*.yaml")
+	names, err := fs.Glob(crdFS, "crds/*.crd.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("listing embedded CRDs: %w", err)
 	}

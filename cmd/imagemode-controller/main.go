@@ -19,6 +19,7 @@ import (
 	"github.com/imagemode/imagemode/internal/version"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/registry/gc"
 	"github.com/imagemode/imagemode/render"
 	"github.com/imagemode/imagemode/render/renderer"
 )
@@ -51,7 +52,7 @@ func newCommand() *cobra.Command {
 				HealthProbeBindAddress: probeAddr,
 				LeaderElection:         leaderElect,
 				LeaderElectionID:       "imagemode-controller",
-				Cache:                  machineos.CacheOptions(),
+				Cache:                  machineos.CacheOptions(namespace),
 			})
 			if err != nil {
 				return fmt.Errorf("creating manager: %w", err)
@@ -64,6 +65,9 @@ func newCommand() *cobra.Command {
 				ControllerConfigName: renderer.ControllerConfigName,
 			}); err != nil {
 				return fmt.Errorf("registering the build service: %w", err)
+			}
+			if err := gc.AddToManager(mgr, gc.Options{Namespace: namespace, ControllerConfigName: renderer.ControllerConfigName}); err != nil {
+				return fmt.Errorf("registering the registry garbage collector: %w", err)
 			}
 			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 				return err
