@@ -7,6 +7,15 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 source hack/env.sh
 hack/install-deps.sh
+# The docs' MachineOSConfig pushes to image-registry.openshift-image-registry.svc:5000: the local registry
+# serves that name on 127.0.0.1:5000, which needs this one /etc/hosts line (added once, marked).
+if ! grep -q 'image-registry.openshift-image-registry.svc' /etc/hosts 2>/dev/null; then
+  if [ -w /etc/hosts ]; then
+    echo '127.0.0.1 image-registry.openshift-image-registry.svc # imagemode demo (hack/demo.sh)' >>/etc/hosts
+  else
+    echo "note: cannot add image-registry.openshift-image-registry.svc to /etc/hosts; the demo will use a free port" >&2
+  fi
+fi
 KUBEBUILDER_ASSETS=$(hack/setup-kube-assets.sh)
 export KUBEBUILDER_ASSETS
 mkdir -p bin

@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -66,7 +69,7 @@ func (e *Env) ClusterObjects() []client.Object {
 		builtIn(Pool("master")),
 		builtIn(Pool("worker")),
 		Pool("layered-image", "worker", "layered-image"),
-		renderer.NewControllerConfig(e.BaseImage, "", ReleaseVersion),
+		e.controllerConfig(),
 		baseConfig("00-master", "master"),
 		baseConfig("00-worker", "worker"),
 		disruption.NewClusterMachineConfiguration(),
@@ -102,4 +105,15 @@ func (e *Env) CreateClusterObjects(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// controllerConfig names the test base image as the base OS image and carries the registry's CA, as a
+// cluster's image.config additionalTrustedCA does.
+func (e *Env) controllerConfig() *mcfgv1.ControllerConfig {
+	cc := renderer.NewControllerConfig(e.BaseImage, "", ReleaseVersion)
+	if ca, err := os.ReadFile(filepath.Join(e.Registry.CertDir, "ca.crt")); err == nil {
+		cc.Spec.ImageRegistryBundleUserData = []mcfgv1.ImageRegistryBundle{
+			{File: strings.Replace(e.Registry.Host, ":", "..", 1), Data: ca}}
+	}
+	return cc
 }

@@ -4,26 +4,64 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/imagemode/imagemode/builder/buildcmd"
+	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/builder/podrunner"
 	"github.com/imagemode/imagemode/internal/version"
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/registry/gc"
 	"github.com/imagemode/imagemode/render"
+	"github.com/imagemode/imagemode/render/renderer"
 )
 
-// StartControllers runs the cluster-side controllers in this process (as imagemode-controller would run
-// them in a cluster) until Stop.
+// BuilderExecEnv, set to "imagemode-builder" in a process's environment, makes the process that calls
+// RunBuilderIfRequested act as the build pods' program: the local pod runner runs build pods by executing
+// the current binary (imagemode-local, or a test binary) with it.
+const BuilderExecEnv = "IMAGEMODE_LOCAL_EXEC_AS"
+
+// RunBuilderIfRequested runs `imagemode-builder` with the process's arguments and exits when BuilderExecEnv
+// asks for it; otherwise it returns. Call it first in main (after buildah.Reexec) and in TestMain.
+func RunBuilderIfRequested() {
+	if os.Getenv(BuilderExecEnv) != "imagemode-builder" {
+		return
+	}
+	root := &cobra.Command{Use: "imagemode-builder", SilenceUsage: true}
+	root.AddCommand(buildcmd.NewCommand())
+	root.SetArgs(os.Args[1:])
+	if err := root.Execute(); err != nil {
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// BuildCacheHostPath is the hostPath build pods keep their layer cache in (under the pod runner's host
+// path root, inside the state directory).
+const BuildCacheHostPath = "/var/lib/imagemode/build-cache"
+
+// StartControllers runs the cluster-side controllers in this process, as imagemode-controller runs them in
+// a cluster (render, registries, disruption policy status, rollout, drain, the build service and the
+// registry garbage collector), plus the local pod runner that plays the kubelet for build pods, until Stop.
 func (e *Env) StartControllers(ctx context.Context) error {
 	if e.ControlPlane == nil {
 		return errors.New("control plane not started")
 	}
+	ns := wellknown.MCONamespace
 	mgr, err := ctrl.NewManager(e.ControlPlane.Config, ctrl.Options{
 		Scheme:  e.ControlPlane.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:   machineos.CacheOptions(ns),
 	})
 	if err != nil {
 		return fmt.Errorf("creating controller manager: %w", err)
@@ -31,12 +69,46 @@ func (e *Env) StartControllers(ctx context.Context) error {
 	if err := render.AddToManager(mgr, render.Options{Version: version.Get()}); err != nil {
 		return err
 	}
+	if err := machineos.AddToManager(mgr, machineos.Options{
+		Jobs:                 jobs.Options{Namespace: ns, Image: "imagemode:local", CacheHostPath: BuildCacheHostPath},
+		ControllerConfigName: renderer.ControllerConfigName,
+	}); err != nil {
+		return err
+	}
+	if err := gc.AddToManager(mgr, gc.Options{Namespace: ns, ControllerConfigName: renderer.ControllerConfigName}); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	runnerMgr, err := ctrl.NewManager(e.ControlPlane.Config, ctrl.Options{
+		Scheme:  e.ControlPlane.Scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	if err != nil {
+		return fmt.Errorf("creating pod runner manager: %w", err)
+	}
+	runner := &podrunner.Runner{Client: runnerMgr.GetClient(), Opts: podrunner.Options{
+		Namespace: ns, Selector: labels.SelectorFromSet(labels.Set{wellknown.EphemeralBuildObjectLabel: ""}),
+		NodeName: "local-pod-runner", StateDir: filepath.Join(e.opts.StateDir, "pods"),
+		HostPathRoot: filepath.Join(e.opts.StateDir, "hostpath"),
+		Programs:     map[string]string{"imagemode-builder": self},
+		Env:          []string{BuilderExecEnv + "=imagemode-builder", "KUBECONFIG=" + e.ControlPlane.KubeconfigPath},
+		KillGrace:    5 * time.Second,
+	}}
+	if err := runner.SetupWithManager(runnerMgr); err != nil {
+		return err
+	}
 	mgrCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- mgr.Start(mgrCtx) }()
+	go func() { done <- runnerMgr.Start(mgrCtx) }()
 	e.stopControllers = func() error {
 		cancel()
-		return <-done
+		err := errors.Join(<-done, <-done)
+		runner.Stop()
+		return err
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package localenv
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,15 +12,24 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/imagemode/imagemode/registry"
+	"github.com/imagemode/imagemode/builder/buildah"
+	"github.com/imagemode/imagemode/internal/wellknown"
 )
+
+func TestMain(m *testing.M) {
+	if buildah.Reexec() {
+		return
+	}
+	RunBuilderIfRequested() // the local pod runner runs build pods with this test binary
+	os.Exit(m.Run())
+}
 
 // TestDemo runs the README's main command's story and checks its effects on the real parts.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test (skipped with -short)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	env, err := New(Options{StateDir: t.TempDir()})
 	if err != nil {
@@ -35,53 +45,50 @@ func TestDemo(t *testing.T) {
 	if err := env.Demo(ctx, steps); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	if len(steps.Results) != 7 {
-		t.Errorf("%d steps ran, want 7", len(steps.Results))
+	t.Log(out.String())
+	if len(steps.Results) != 14 {
+		t.Errorf("%d steps ran, want 14", len(steps.Results))
 	}
-	// Every pool rendered, from the base config of its role (layered-image inherits worker's).
-	var pools mcfgv1.MachineConfigPoolList
-	if err := env.ControlPlane.Client.List(ctx, &pools); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pools.Items {
-		if !strings.HasPrefix(p.Spec.Configuration.Name, "rendered-"+p.Name+"-") || len(p.Spec.Configuration.Source) == 0 {
-			t.Errorf("pool %s not rendered: %+v", p.Name, p.Spec.Configuration)
-		}
-	}
+	c := env.ControlPlane.Client
 
-	mosc := &mcfgv1.MachineOSConfig{}
-	if err := env.ControlPlane.Client.Get(ctx, client.ObjectKey{Name: "layered-image"}, mosc); err != nil {
-		t.Fatalf("docs' MachineOSConfig not stored: %v", err)
-	}
-	if mosc.Spec.RenderedImagePushSecret.Name != PushSecretName || mosc.Spec.BaseImagePullSecret.Name != BasePullSecretName {
-		t.Errorf("MachineOSConfig secrets %+v / %+v", mosc.Spec.RenderedImagePushSecret, mosc.Spec.BaseImagePullSecret)
-	}
-	// The secrets it names exist, with the registry's credentials, in the types the docs' cluster has.
-	for name, typ := range map[string]corev1.SecretType{PushSecretName: corev1.SecretTypeDockercfg, BasePullSecretName: corev1.SecretTypeDockerConfigJson} {
-		s := &corev1.Secret{}
-		if err := env.ControlPlane.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: name}, s); err != nil {
-			t.Fatalf("secret %s: %v", name, err)
-		}
-		if s.Type != typ {
-			t.Errorf("secret %s type %s, want %s", name, s.Type, typ)
+	// The story's output shows what a user looks at: the build's states, the image, the file.
+	for _, want := range []string{"PREPARED", "BUILDING", "SUCCEEDED", "status.currentImagePullSpec: ", "/usr/bin/cowsay present",
+		"reuses the image of", "deleted from the registry: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	pool := &mcfgv1.MachineConfigPool{}
-	if err := env.ControlPlane.Client.Get(ctx, client.ObjectKey{Name: "layered-image"}, pool); err != nil {
-		t.Fatalf("pool layered-image: %v", err)
+	// At the end: the MachineOSConfig and its builds are gone, every node is Done on its pool's config, the
+	// layered node back on the base image, and the files-only config's file is on the workers.
+	var moscs mcfgv1.MachineOSConfigList
+	var builds mcfgv1.MachineOSBuildList
+	if err := c.List(ctx, &moscs); err != nil || len(moscs.Items) != 0 {
+		t.Errorf("MachineOSConfigs left: %d (%v)", len(moscs.Items), err)
 	}
-	if _, ok := pool.Spec.NodeSelector.MatchLabels["node-role.kubernetes.io/layered-image"]; !ok {
-		t.Errorf("pool layered-image node selector %v", pool.Spec.NodeSelector)
+	if err := c.List(ctx, &builds); err != nil || len(builds.Items) != 0 {
+		t.Errorf("MachineOSBuilds left: %d (%v)", len(builds.Items), err)
 	}
-	// The base image is really in the registry, under the digest the demo printed.
-	info, err := registry.Inspect(ctx, env.Registry.SystemContext(), env.BaseImage)
-	if err != nil {
-		t.Fatal(err)
+	for _, spec := range DefaultNodes {
+		node := &corev1.Node{}
+		if err := c.Get(ctx, client.ObjectKey{Name: spec.Name}, node); err != nil {
+			t.Fatal(err)
+		}
+		a := node.Annotations
+		if a[wellknown.StateAnnotation] != wellknown.NodeStateDone || !strings.HasPrefix(a[wellknown.CurrentConfigAnnotation], "rendered-"+spec.Role+"-") {
+			t.Errorf("node %s: state %q on %q", spec.Name, a[wellknown.StateAnnotation], a[wellknown.CurrentConfigAnnotation])
+		}
+		n := env.Node(spec.Name)
+		st, err := n.Host.OS().Status(ctx)
+		if err != nil || !strings.HasSuffix(env.BaseImage, st.BootedImageDigest()) {
+			t.Errorf("node %s booted %v (%v), want the base image", spec.Name, st, err)
+		}
+		if spec.Role == wellknown.WorkerPool {
+			if _, err := os.Stat(n.Host.Root().HostPath(NoneFile)); err != nil {
+				t.Errorf("node %s: %v", spec.Name, err)
+			}
+		}
 	}
-	if !strings.HasSuffix(env.BaseImage, "@"+info.Digest.String()) {
-		t.Errorf("base image %s, registry digest %s", env.BaseImage, info.Digest)
-	}
-	if !strings.Contains(out.String(), "renderedImagePushSpec: image-registry.openshift-image-registry.svc:5000/openshift/os-image:latest") {
-		t.Errorf("demo output does not show the stored MachineOSConfig:\n%s", out.String())
+	if got := env.Node(LayeredNode).Reboots(); got != 3 {
+		t.Errorf("%s rebooted %d times, want 3 (into the image, into the rebuilt image, back to the base)", LayeredNode, got)
 	}
 }

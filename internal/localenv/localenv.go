@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 
+	"github.com/imagemode/imagemode/daemon/simnode"
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/registry/localregistry"
 	"github.com/imagemode/imagemode/testimages"
@@ -31,7 +34,18 @@ type Options struct {
 	StateDir string
 	// Logs receives the processes' logs when not nil (they always go to files under StateDir).
 	Logs io.Writer
+	// DocsRegistry serves the registry where the docs' MachineOSConfig pushes:
+	// image-registry.openshift-image-registry.svc:5000, which must resolve to 127.0.0.1 (hack/demo.sh adds
+	// the /etc/hosts entry). Otherwise the registry listens on a free port and the demo points the docs'
+	// push spec at it.
+	DocsRegistry bool
 }
+
+// DocsRegistryHostname and DocsRegistryPort are where the docs' MachineOSConfig pushes its image.
+const (
+	DocsRegistryHostname = "image-registry.openshift-image-registry.svc"
+	DocsRegistryPort     = "5000"
+)
 
 // Env is a running local environment.
 type Env struct {
@@ -39,6 +53,8 @@ type Env struct {
 	Registry     *localregistry.Registry
 	// BaseImage is the digested pull spec of the test base OS image in Registry.
 	BaseImage string
+	// Nodes are the running simulated nodes.
+	Nodes []*simnode.Node
 
 	opts            Options
 	stopControllers func() error
@@ -60,7 +76,16 @@ func (e *Env) StartControlPlane(ctx context.Context) error {
 
 // StartRegistry starts the TLS+auth registry.
 func (e *Env) StartRegistry(ctx context.Context) error {
-	r, err := localregistry.Start(ctx, localregistry.Options{Dir: filepath.Join(e.opts.StateDir, "registry"), Output: e.opts.Logs})
+	opts := localregistry.Options{Dir: filepath.Join(e.opts.StateDir, "registry"), Output: e.opts.Logs}
+	if e.opts.DocsRegistry {
+		addrs, err := net.DefaultResolver.LookupHost(ctx, DocsRegistryHostname)
+		if err != nil || !slices.Contains(addrs, "127.0.0.1") {
+			return fmt.Errorf("the docs' registry host %s must resolve to 127.0.0.1 (add \"127.0.0.1 %s\" to /etc/hosts; hack/demo.sh does): %v",
+				DocsRegistryHostname, DocsRegistryHostname, addrs)
+		}
+		opts.Addr, opts.Hostname = "127.0.0.1:"+DocsRegistryPort, DocsRegistryHostname
+	}
+	r, err := localregistry.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -96,6 +121,7 @@ func New(opts Options) (*Env, error) {
 // Stop stops every part that was started: controllers first, the control plane last.
 func (e *Env) Stop() error {
 	var errs []error
+	errs = append(errs, e.stopNodes())
 	if e.stopControllers != nil {
 		errs = append(errs, e.stopControllers())
 		e.stopControllers = nil

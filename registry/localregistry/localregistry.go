@@ -47,6 +47,9 @@ type Options struct {
 	Username, Password string
 	// Output also receives the registry's log when not nil.
 	Output io.Writer
+	// Hostname, when set, is the name clients use (Host becomes Hostname:port) and is added to the
+	// certificate; it must resolve to the listen address (e.g. an /etc/hosts entry).
+	Hostname string
 }
 
 // Registry is a running local registry.
@@ -62,7 +65,9 @@ type Registry struct {
 	// Dir is the registry's state directory.
 	Dir string
 
-	proc *childproc.Process
+	listen   string
+	hostname string
+	proc     *childproc.Process
 }
 
 // Start writes the registry's certificates, htpasswd and configuration into opts.Dir, starts the registry
@@ -91,7 +96,11 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	if addr, err = resolvePort(addr); err != nil {
 		return nil, err
 	}
-	r.Host = addr
+	r.Host, r.listen, r.hostname = addr, addr, opts.Hostname
+	if opts.Hostname != "" {
+		_, port, _ := net.SplitHostPort(addr)
+		r.Host = net.JoinHostPort(opts.Hostname, port)
+	}
 	if err := r.writeConfig(); err != nil {
 		return nil, err
 	}
@@ -114,7 +123,7 @@ func (r *Registry) writeConfig() error {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
-	if err := writePKI(r.CertDir, serverDir); err != nil {
+	if err := writePKI(r.CertDir, serverDir, r.hostname); err != nil {
 		return err
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
@@ -148,7 +157,7 @@ http:
   tls: {certificate: %q, key: %q}
 auth:
   htpasswd: {realm: imagemode-local-registry, path: %q}
-`, filepath.Join(r.Dir, "data"), r.Host, secret, filepath.Join(serverDir, "server.crt"),
+`, filepath.Join(r.Dir, "data"), r.listen, secret, filepath.Join(serverDir, "server.crt"),
 		filepath.Join(serverDir, "server.key"), filepath.Join(r.Dir, "htpasswd"))
 	if err := os.WriteFile(filepath.Join(r.Dir, "config.yml"), []byte(config), 0o600); err != nil {
 		return fmt.Errorf("writing registry config: %w", err)

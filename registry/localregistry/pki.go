@@ -19,7 +19,7 @@ import (
 // writes ca.crt into clientDir — the directory clients use as their certificate directory, which must hold
 // nothing else: containers/image takes any *.key there for a client key — and server.crt and server.key
 // into serverDir.
-func writePKI(clientDir, serverDir string) error {
+func writePKI(clientDir, serverDir, hostname string) error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("generating CA key: %w", err)
@@ -55,6 +55,9 @@ func writePKI(clientDir, serverDir string) error {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		DNSNames:     []string{"localhost"},
+	}
+	if hostname != "" {
+		srvTmpl.DNSNames = append(srvTmpl.DNSNames, hostname)
 	}
 	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
 	if err != nil {
