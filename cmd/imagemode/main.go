@@ -16,6 +16,7 @@ import (
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/buildscmd"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/clients"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/kubeclient"
+	"github.com/imagemode/imagemode/cmd/imagemode/internal/plancmd"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/prunecmd"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/rebuildcmd"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/statuscmd"
@@ -41,6 +42,7 @@ func newRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&kube.Kubeconfig, "kubeconfig", "",
 		"path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
 	root.AddCommand(prunecmd.NewCommand(kube.Client))
+	root.AddCommand(plancmd.NewCommand(plancmd.ReaderFromOptions(kube)))
 	newClients := clients.FromOptions(kube)
 	root.AddCommand(
 		statuscmd.NewCommand(newClients, time.Now),
