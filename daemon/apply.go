@@ -257,10 +257,19 @@ func keptOnRemoval(p string) bool {
 }
 
 func (p *applyPlan) execute(ctx context.Context, root Root, sd Systemd) error {
+	// The files' directories are synced once each, after the last file: before systemd or the on-disk
+	// record can depend on them.
+	b, err := root.newBatch()
+	if err != nil {
+		return err
+	}
 	for _, f := range p.files {
-		if err := root.WriteFile(f.path, f.data, f.mode, f.uid, f.gid); err != nil {
-			return fmt.Errorf("file %s: %w", f.path, err)
+		if err := root.writeFrom(f.path, bytes.NewReader(f.data), f.mode, f.uid, f.gid, b); err != nil {
+			return errors.Join(fmt.Errorf("file %s: %w", f.path, err), b.flush())
 		}
+	}
+	if err := b.flush(); err != nil {
+		return err
 	}
 	us := &unitSession{root: root, sd: sd, force: p.force}
 	for _, u := range p.units {
@@ -271,9 +280,18 @@ func (p *applyPlan) execute(ctx context.Context, root Root, sd Systemd) error {
 	if err := p.applyCoreUser(root); err != nil {
 		return err
 	}
-	for _, f := range p.staleFiles {
-		if err := removeStale(root, f); err != nil {
-			return fmt.Errorf("removing stale file %s: %w", f.path, err)
+	if len(p.staleFiles) > 0 {
+		rb, err := root.newBatch()
+		if err != nil {
+			return err
+		}
+		for _, f := range p.staleFiles {
+			if err := removeStale(root, f, rb); err != nil {
+				return errors.Join(fmt.Errorf("removing stale file %s: %w", f.path, err), rb.flush())
+			}
+		}
+		if err := rb.flush(); err != nil {
+			return err
 		}
 	}
 	for _, d := range p.staleUnitFiles {
@@ -294,7 +312,7 @@ func (p *applyPlan) execute(ctx context.Context, root Root, sd Systemd) error {
 // removeStale removes a stale file if a config put it there: a backup is recorded for it, or (a file written
 // before backups were kept) it still holds what the old config wrote. A file already put back, or never
 // written, is left alone, so that removing twice does not delete a restored original.
-func removeStale(root Root, f plannedFile) error {
+func removeStale(root Root, f plannedFile, b *batch) error {
 	ours, err := root.HasBackup(f.path)
 	if err != nil {
 		return err
@@ -308,7 +326,7 @@ func removeStale(root Root, f plannedFile) error {
 			return nil //nolint:nilerr // not a file of ours: nothing to remove
 		}
 	}
-	return root.RemoveFile(f.path)
+	return root.removeFile(f.path, b)
 }
 
 // idLookup resolves user and group names in the root's /etc/passwd and /etc/group, read once.

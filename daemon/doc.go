@@ -12,12 +12,13 @@
 // backups of the files configs replace), a CommandRunner (ctx first), an OSUpdater (rpm-ostree), Systemd, a
 // NodeClient (annotations, MachineConfigNode) and a Clock.
 //
-// Implemented so far: the planner (Diff, ConfigFile, Actions, NeedsDrain, kernel argument splitting and KargsArgs,
-// ParseStatus and ParseImageReference); Root (WriteFile, WriteFrom, WriteSymlink, Delete, RemoveFile, Resolve,
-// reads); the executor's interfaces (CommandRunner, OSUpdater, Systemd, Host) and their real implementations
-// over commands (ExecRunner, RpmOstree, Systemctl); ApplyConfig, which writes a config's files, units and core
-// user, removes stale ones and rolls back to the previous config on failure; ValidateOnDisk, which reports the
-// first difference from a config as a *DriftError; and the config DriftMonitor (inotify). The state machine
-// (package daemon/agent), the simulated host (daemon/simhost), node state annotations and the binary are
-// still to come (issue #8).
+// Implemented: the planner (Diff, ConfigFile, Actions, NeedsDrain, kernel argument splitting and KargsArgs,
+// ParseStatus and ParseImageReference, CheckPaths); Root (WriteFile, WriteFrom, WriteSymlink, Delete,
+// RemoveFile, Resolve, reads); the executor's interfaces (CommandRunner, OSUpdater, Systemd, Host) and their
+// real implementations over commands (ExecRunner, RpmOstree, Systemctl); ApplyConfig, which writes a config's
+// files (one fsync per file, each directory synced once per config), units and core user, removes stale ones
+// and rolls back to the previous config on failure; ValidateOnDisk, which reports the first difference from
+// a config as a *DriftError; and the config DriftMonitor (inotify). The state machine is package
+// daemon/agent, the directory-backed host daemon/simhost, and simulated nodes running the agent
+// daemon/simnode.
 package daemon

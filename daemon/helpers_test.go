@@ -19,7 +19,7 @@ import (
 type cfgOpt func(*ign3types.Config, *mcfgv1.MachineConfigSpec)
 
 // newMC returns a rendered-like MachineConfig with a 3.5 Ignition config built from opts.
-func newMC(t *testing.T, name string, opts ...cfgOpt) *mcfgv1.MachineConfig {
+func newMC(t testing.TB, name string, opts ...cfgOpt) *mcfgv1.MachineConfig {
 	t.Helper()
 	cfg := ign3types.Config{Ignition: ign3types.Ignition{Version: "3.5.0"}}
 	spec := mcfgv1.MachineConfigSpec{}

@@ -134,6 +134,12 @@ func (r Root) WriteFile(p string, content []byte, mode fs.FileMode, uid, gid int
 // any content, is synced and then renamed over p, so p holds either the old or the whole new content; if
 // src fails, p is untouched. Missing directories are created with mode 0755.
 func (r Root) WriteFrom(p string, src io.Reader, mode fs.FileMode, uid, gid int) error {
+	return r.writeFrom(p, src, mode, uid, gid, nil)
+}
+
+// writeFrom is WriteFrom; with b set, it works through b's opened root and directories and leaves the
+// directory's sync to b.
+func (r Root) writeFrom(p string, src io.Reader, mode fs.FileMode, uid, gid int, b *batch) error {
 	if mode&^fs.ModePerm != 0 {
 		return fmt.Errorf("writing %s: mode %v: only permission bits are allowed", p, mode)
 	}
@@ -141,15 +147,19 @@ func (r Root) WriteFrom(p string, src io.Reader, mode fs.FileMode, uid, gid int)
 	if err != nil {
 		return fmt.Errorf("writing file: %w", err)
 	}
-	root, err := os.OpenRoot(string(r))
-	if err != nil {
-		return fmt.Errorf("opening root: %w", err)
+	var root *os.Root
+	if b != nil {
+		root = b.root
+	} else {
+		if root, err = os.OpenRoot(string(r)); err != nil {
+			return fmt.Errorf("opening root: %w", err)
+		}
+		defer root.Close()
 	}
-	defer root.Close()
-	if err := backUp(root, real); err != nil {
+	if err := backUpIn(root, real, b); err != nil {
 		return fmt.Errorf("writing %s: %w", real, err)
 	}
-	if err := writeAtomic(root, real, src, mode, uid, gid); err != nil {
+	if err := writeAtomicDeferred(root, real, src, mode, uid, gid, b); err != nil {
 		return fmt.Errorf("writing %s: %w", real, err)
 	}
 	return nil
@@ -158,17 +168,27 @@ func (r Root) WriteFrom(p string, src io.Reader, mode fs.FileMode, uid, gid int)
 // RemoveFile undoes a config's file at host path p: the original kept in OrigDir is put back, or the file is
 // deleted (a file recorded in NoOrigDir, or one written before backups were kept). Removing a file that is
 // already gone is not an error.
-func (r Root) RemoveFile(p string) error {
+func (r Root) RemoveFile(p string) error { return r.removeFile(p, nil) }
+
+// removeFile is RemoveFile; with b set, it works through b's opened root and directories.
+func (r Root) removeFile(p string, b *batch) error {
 	real, err := r.managed(p)
 	if err != nil {
 		return fmt.Errorf("removing file: %w", err)
 	}
-	root, err := os.OpenRoot(string(r))
-	if err != nil {
-		return fmt.Errorf("opening root: %w", err)
+	var root *os.Root
+	if b != nil {
+		root = b.root
+	} else {
+		if root, err = os.OpenRoot(string(r)); err != nil {
+			return fmt.Errorf("opening root: %w", err)
+		}
+		defer root.Close()
 	}
-	defer root.Close()
 	orig, noorig := rel(OrigDir+real+OrigSuffix), rel(NoOrigDir+real+NoOrigSuffix)
+	if b != nil {
+		return b.removeFile(real, orig, noorig)
+	}
 	if fi, err := root.Lstat(orig); err == nil {
 		if err := restore(root, orig, fi, real); err != nil {
 			return fmt.Errorf("restoring %s: %w", real, err)
@@ -203,35 +223,33 @@ func rel(p string) string {
 	return strings.TrimPrefix(p, "/")
 }
 
-// exists reports whether p (not followed) exists.
-func exists(root *os.Root, p string) (bool, error) {
-	_, err := root.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
 // backUp keeps what is at real before its first write: a copy in OrigDir, or a stamp in NoOrigDir when
 // nothing is there. The daemon's own state directory is not backed up.
-func backUp(root *os.Root, real string) error {
+func backUp(root *os.Root, real string) error { return backUpIn(root, real, nil) }
+
+// backUpIn is backUp; with b set, the stamp's directory is opened once per batch.
+func backUpIn(root *os.Root, real string, b *batch) error {
 	if strings.HasPrefix(real, StateDir+"/") {
 		return nil
 	}
 	orig, noorig := OrigDir+real+OrigSuffix, NoOrigDir+real+NoOrigSuffix
+	lstat := func(p string) (fs.FileInfo, error) { return root.Lstat(rel(p)) }
+	if b != nil {
+		lstat = b.lstat
+	}
 	for _, p := range []string{orig, noorig} {
-		ok, err := exists(root, rel(p))
-		if err != nil {
-			return fmt.Errorf("inspecting backup %s: %w", p, err)
-		}
-		if ok {
+		_, err := lstat(p)
+		if err == nil {
 			return nil
 		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("inspecting backup %s: %w", p, err)
+		}
 	}
-	fi, err := root.Lstat(rel(real))
+	fi, err := lstat(real)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := writeAtomic(root, noorig, bytes.NewReader(nil), 0o644, 0, 0); err != nil {
+		if err := writeStamp(root, noorig, b); err != nil {
 			return fmt.Errorf("recording that it did not exist: %w", err)
 		}
 		return nil
@@ -242,6 +260,22 @@ func backUp(root *os.Root, real string) error {
 		return fmt.Errorf("backing up: %w", err)
 	}
 	return nil
+}
+
+// writeStamp creates the empty file p. It is neither written atomically nor synced: it has no content to
+// tear, and a stamp lost in a crash only means that the file it stands for is later removed by content (see
+// removeStale) instead of by stamp. This saves two of the four fsyncs of a config's new file.
+func writeStamp(root *os.Root, p string, b *batch) error {
+	dir, release, err := dirIn(root, path.Dir(p), b)
+	if err != nil {
+		return err
+	}
+	defer release()
+	f, err := dir.OpenFile(path.Base(p), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // restore puts the backup at origRel (described by fi) back at host path real.
@@ -303,11 +337,16 @@ func openDir(root *os.Root, dir string) (*os.Root, error) {
 // writeAtomic replaces host path p with what src yields: a temporary file in p's directory gets mode and
 // owner first, then the content, is synced and renamed over p; the directory is synced last.
 func writeAtomic(root *os.Root, p string, src io.Reader, mode fs.FileMode, uid, gid int) error {
-	dir, err := openDir(root, path.Dir(p))
+	return writeAtomicDeferred(root, p, src, mode, uid, gid, nil)
+}
+
+// writeAtomicDeferred is writeAtomic; with b set, p's directory comes from b and is synced by b.flush.
+func writeAtomicDeferred(root *os.Root, p string, src io.Reader, mode fs.FileMode, uid, gid int, b *batch) error {
+	dir, release, err := dirIn(root, path.Dir(p), b)
 	if err != nil {
 		return err
 	}
-	defer dir.Close()
+	defer release()
 	pf, err := renameio.NewPendingFile(path.Base(p), renameio.WithRoot(dir), renameio.WithStaticPermissions(mode))
 	if err != nil {
 		return fmt.Errorf("creating temporary file: %w", err)
@@ -331,6 +370,10 @@ func writeAtomic(root *os.Root, p string, src io.Reader, mode fs.FileMode, uid, 
 	}
 	if err := pf.CloseAtomicallyReplace(); err != nil {
 		return fmt.Errorf("replacing: %w", err)
+	}
+	if b != nil {
+		b.syncs[path.Dir(p)] = true
+		return nil
 	}
 	d, err := dir.Open(".")
 	if err != nil {

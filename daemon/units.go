@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -112,7 +113,7 @@ func (s *unitSession) write(ctx context.Context, u ign3types.Unit) error {
 	var now *bool
 	switch contents := deref(u.Contents); {
 	case contents != "" && (s.force || !s.fileIs(p, []byte(contents))):
-		enabled, err := s.sd.IsEnabled(ctx, u.Name)
+		enabled, err := s.isEnabled(ctx, u.Name)
 		if err != nil {
 			return fmt.Errorf("checking whether it is enabled: %w", err)
 		}
@@ -143,7 +144,7 @@ func (s *unitSession) write(ctx context.Context, u ign3types.Unit) error {
 	}
 	want := *u.Enabled
 	if now == nil && !s.force {
-		enabled, err := s.sd.IsEnabled(ctx, u.Name)
+		enabled, err := s.isEnabled(ctx, u.Name)
 		if err != nil {
 			return fmt.Errorf("checking whether it is enabled: %w", err)
 		}
@@ -273,4 +274,19 @@ func (s *unitSession) finish(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// isEnabled asks systemd whether unit is enabled. A unit with no file yet (a config adds it) is not
+// enabled: systemctl is-enabled fails for it rather than answering.
+func (s *unitSession) isEnabled(ctx context.Context, unit string) (bool, error) {
+	enabled, err := s.sd.IsEnabled(ctx, unit)
+	if err == nil {
+		return enabled, nil
+	}
+	for _, dir := range []string{"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system"} {
+		if _, statErr := s.root.Lstat(path.Join(dir, unit)); statErr == nil || !errors.Is(statErr, fs.ErrNotExist) {
+			return false, err
+		}
+	}
+	return false, nil
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -190,4 +191,41 @@ func TestApplyConfigUnits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// systemctlLike answers is-enabled as systemctl does for a unit without a file: an error, no state.
+type systemctlLike struct {
+	*fakeSystemd
+	root Root
+	fail error // returned for units that have a file, when set
+}
+
+func (s *systemctlLike) IsEnabled(ctx context.Context, unit string) (bool, error) {
+	for _, dir := range []string{"/etc/systemd/system", "/usr/lib/systemd/system"} {
+		if _, err := os.Lstat(s.root.HostPath(dir + "/" + unit)); err == nil {
+			if s.fail != nil {
+				return false, s.fail
+			}
+			return s.fakeSystemd.IsEnabled(ctx, unit)
+		}
+	}
+	return false, errors.New("Failed to get unit file state for " + unit + ": No such file or directory")
+}
+
+func TestApplyConfigNewUnitUnknownToSystemd(t *testing.T) {
+	t.Parallel()
+	root := Root(t.TempDir())
+	sd := &systemctlLike{fakeSystemd: newFakeSystemd(), root: root}
+	unit := ign3types.Unit{Name: "new.service", Contents: ptr("[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"), Enabled: ptr(true)}
+	old := newMC(t, "rendered-1")
+	mc := newMC(t, "rendered-2", withUnit(unit))
+	require.NoError(t, ApplyConfig(context.Background(), root, sd, old, mc, ApplyOptions{}))
+	assert.True(t, sd.enabled["new.service"], "calls: %q", sd.calls)
+
+	// A unit that has a file and that systemctl cannot answer for is an error, not "disabled".
+	sd.fail = errors.New("Failed to connect to bus")
+	unit.Contents = ptr("[Service]\nExecStart=/bin/false\n")
+	err := ApplyConfig(context.Background(), root, sd, mc, newMC(t, "rendered-3", withUnit(unit)), ApplyOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Failed to connect to bus")
 }

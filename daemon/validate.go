@@ -3,9 +3,12 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
+	"strings"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 
@@ -125,6 +128,52 @@ func checkFile(root Root, p string, want []byte, mode fs.FileMode) error {
 	}
 	if got := fi.Mode().Perm(); got != mode.Perm() {
 		return &DriftError{Path: p, Reason: fmt.Sprintf("mode mismatch for file: %q; expected: %v; received: %v", p, mode.Perm(), got)}
+	}
+	return nil
+}
+
+// CheckPaths refuses a config that names a host path configs may not manage, before anything else looks at
+// it (Ignition's own parser only says "path is not fully simplified", without the path): every
+// storage.files, storage.links and storage.directories path and every systemd unit name, read leniently from
+// the raw Ignition JSON. A path must be absolute and, once cleaned (so ".." cannot climb out of the host
+// root), under a directory configs manage (render/machineconfig.ManagedPath); a unit name must not contain a
+// "/". The error names the config, the field and the path, and wraps ErrUnmanagedPath.
+func CheckPaths(mc *mcfgv1.MachineConfig) error {
+	if mc == nil || len(mc.Spec.Config.Raw) == 0 {
+		return nil
+	}
+	var raw struct {
+		Storage struct {
+			Files, Links, Directories []struct {
+				Path string `json:"path"`
+			}
+		} `json:"storage"`
+		Systemd struct {
+			Units []struct {
+				Name string `json:"name"`
+			} `json:"units"`
+		} `json:"systemd"`
+	}
+	if err := json.Unmarshal(mc.Spec.Config.Raw, &raw); err != nil {
+		return nil //nolint:nilerr // not JSON this check can read: the Ignition parser reports it
+	}
+	for _, kind := range []struct {
+		field   string
+		entries []struct {
+			Path string `json:"path"`
+		}
+	}{{"files", raw.Storage.Files}, {"links", raw.Storage.Links}, {"directories", raw.Storage.Directories}} {
+		for i, e := range kind.entries {
+			cleaned := path.Clean(e.Path)
+			if !path.IsAbs(e.Path) || !machineconfig.ManagedPath(cleaned) {
+				return fmt.Errorf("config %s: spec.config.storage.%s[%d].path %q (%s): %w", mc.Name, kind.field, i, e.Path, cleaned, ErrUnmanagedPath)
+			}
+		}
+	}
+	for i, u := range raw.Systemd.Units {
+		if strings.Contains(u.Name, "/") || u.Name == ".." {
+			return fmt.Errorf("config %s: spec.config.systemd.units[%d].name %q: %w", mc.Name, i, u.Name, ErrUnmanagedPath)
+		}
 	}
 	return nil
 }

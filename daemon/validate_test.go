@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"testing"
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
@@ -141,4 +142,48 @@ func writeHost(t *testing.T, r Root, p, content string, mode os.FileMode) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(r.HostPath(p), []byte(content), mode))
 	require.NoError(t, os.Chmod(r.HostPath(p), mode))
+}
+
+func TestCheckPaths(t *testing.T) {
+	raw := func(ign string) *mcfgv1.MachineConfig {
+		mc := newMC(t, "rendered-x")
+		mc.Spec.Config.Raw = []byte(ign)
+		return mc
+	}
+	file := func(p string) string {
+		return `{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/ok"},{"path":` + strconv.Quote(p) + `}]}}`
+	}
+	tests := []struct {
+		name    string
+		mc      *mcfgv1.MachineConfig
+		wantErr string // substring; "" for no error
+	}{
+		{"nil config", nil, ""},
+		{"empty config", raw(""), ""},
+		{"managed files", raw(file("/var/lib/x")), ""},
+		{"usr/local is managed", raw(file("/usr/local/bin/x")), ""},
+		{"etc dotdot inside", raw(file("/etc/a/../b")), ""},
+		{"usr", raw(file("/usr/bin/evil")), `storage.files[1].path "/usr/bin/evil"`},
+		{"climbs out of the root", raw(file("/etc/../../../tmp/escape")), `"/etc/../../../tmp/escape" (/tmp/escape)`},
+		{"relative", raw(file("etc/x")), `"etc/x"`},
+		{"the root itself", raw(file("/")), `"/"`},
+		{"etc itself", raw(file("/etc")), `"/etc"`},
+		{"link", raw(`{"storage":{"links":[{"path":"/boot/x"}]}}`), `storage.links[0].path "/boot/x"`},
+		{"directory", raw(`{"storage":{"directories":[{"path":"/sys/x"}]}}`), `storage.directories[0].path "/sys/x"`},
+		{"unit with a slash", raw(`{"systemd":{"units":[{"name":"../../etc/passwd"}]}}`), `units[0].name "../../etc/passwd"`},
+		{"not JSON: left to the parser", raw(`{`), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckPaths(tt.mc)
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.Contains(t, err.Error(), "rendered-x")
+			assert.ErrorIs(t, err, ErrUnmanagedPath)
+		})
+	}
 }

@@ -269,6 +269,9 @@ type Plan struct {
 }
 
 func (a *Agent) plan(ctx context.Context, oldMC, newMC *mcfgv1.MachineConfig, f Facts) (*Plan, error) {
+	if err := daemon.CheckPaths(newMC); err != nil {
+		return nil, err
+	}
 	if oldMC != nil {
 		if err := machineconfig.Reconcilable(&oldMC.Spec, &newMC.Spec); err != nil {
 			return nil, err
@@ -524,6 +527,7 @@ func (a *Agent) validate(ctx context.Context, node *corev1.Node, f Facts) error 
 		patch[wellknown.ReasonAnnotation] = ptr("")
 	}
 	a.metrics.setState(wellknown.NodeStateDone, "")
+	a.metrics.setUpdate(f.Desired.Config, nil) // a failure reported earlier (or drift) is over
 	a.metrics.ConfigDrift.Set(0)
 	if err := a.updateMCN(ctx, f.Desired.Config, f.Desired.Config,
 		Cond{Type: mcfgv1.MachineConfigNodeUpdateUncordoned, Status: "True", Message: "Node is schedulable"},

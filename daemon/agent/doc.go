@@ -13,4 +13,9 @@
 // controller's answer wakes the agent. The journal makes every step resumable: a daemon killed at any point
 // neither redoes a reboot that happened nor loses one that was owed. The node's MachineConfigNode gets the
 // reference's conditions, and the mcd_* metrics are kept.
+//
+// Bad input is refused before any write: a config naming a host path configs may not manage (daemon.CheckPaths,
+// ".." resolved) degrades the node with the path; one the node cannot move to (machineconfig.Reconcilable)
+// makes it Unreconcilable with the reason, not retried until the target changes. A failed write puts the
+// previous config's files back (daemon.ApplyConfig) and is retried with back-off.
 package agent

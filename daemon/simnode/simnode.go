@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,14 +50,18 @@ type Options struct {
 	Logger logr.Logger
 	// WrapHost, when set, wraps the host the agent sees (tests inject faults with it).
 	WrapHost func(daemon.Host) daemon.Host
+	// Registry, when set, receives the node's mcd_* metrics (registered once, kept across the agent's
+	// restarts and reboots); give each node its own registry.
+	Registry prometheus.Registerer
 }
 
 // Node is a running simulated node.
 type Node struct {
-	opts Options
-	cfg  *rest.Config
-	c    client.Client
-	Host *simhost.Host
+	opts    Options
+	metrics *agent.Metrics
+	cfg     *rest.Config
+	c       client.Client
+	Host    *simhost.Host
 
 	// firstConfig is the config a new host was installed with ("" for a host that existed).
 	firstConfig string
@@ -76,6 +81,13 @@ func Start(ctx context.Context, cfg *rest.Config, c client.Client, opts Options)
 		opts.Logger = logr.Discard()
 	}
 	n := &Node{opts: opts, cfg: cfg, c: c, done: make(chan struct{})}
+	if opts.Registry != nil {
+		m, err := agent.NewMetrics(opts.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: registering its metrics: %w", opts.Name, err)
+		}
+		n.metrics = m
+	}
 	host, err := simhost.New(filepath.Join(opts.Dir), simhost.Options{OnReboot: n.onReboot})
 	if err != nil {
 		return nil, err
@@ -192,7 +204,7 @@ func (n *Node) loop(ctx context.Context) {
 			host = n.opts.WrapHost(host)
 		}
 		err := agent.Run(ctrl.LoggerInto(runCtx, n.opts.Logger.WithValues("node", n.opts.Name)), n.cfg,
-			agent.Options{NodeName: n.opts.Name, Host: host}, nil)
+			agent.Options{NodeName: n.opts.Name, Host: host, Metrics: n.metrics}, nil)
 		cancel()
 		n.mu.Lock()
 		rebooted := n.reboot
