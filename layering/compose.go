@@ -38,6 +38,11 @@ type Inputs struct {
 	MachineOSBuild *mcfgv1.MachineOSBuild
 	// Arch is the GOARCH the image is built for (amd64, arm64, ppc64le, s390x); runtime.GOARCH when empty.
 	Arch string
+	// BaseImage, when set, is the image the configs stage starts FROM instead of the rendered config's
+	// osImageURL: that image pinned by digest (repository@sha256:…), so a tag that moves during a build, or a
+	// layer cache holding the tag's previous image, cannot change what is built. The baseOSContainerImage
+	// label keeps the osImageURL.
+	BaseImage string
 }
 
 // BuildContext is what the builder consumes: a Containerfile and the files of its context.
@@ -190,6 +195,13 @@ func configsStage(in Inputs, copies []copyStep, c *content) (string, error) {
 	if _, err := reference.ParseNormalizedNamed(base); err != nil {
 		return "", fmt.Errorf("composing layered build from machineconfig %q: spec.osImageURL: %q is not an image reference: %w", mc.Name, base, err)
 	}
+	from := base
+	if in.BaseImage != "" {
+		if _, err := reference.ParseNormalizedNamed(in.BaseImage); err != nil {
+			return "", fmt.Errorf("composing layered build from machineconfig %q: base image %q is not an image reference: %w", mc.Name, in.BaseImage, err)
+		}
+		from = in.BaseImage
+	}
 	pool := mosc.Spec.MachineConfigPool.Name
 	var b strings.Builder
 	b.WriteString("# Rendered by imagemode")
@@ -198,7 +210,7 @@ func configsStage(in Inputs, copies []copyStep, c *content) (string, error) {
 	}
 	fmt.Fprintf(&b, ": pool %s, MachineConfig %s.\n", pool, mc.Name)
 	b.WriteString("# Stage " + ConfigsStage + ": the base OS image with the rendered MachineConfig baked in.\n")
-	fmt.Fprintf(&b, "FROM %s AS %s\n", base, ConfigsStage)
+	fmt.Fprintf(&b, "FROM %s AS %s\n", from, ConfigsStage)
 	for _, cp := range copies {
 		fmt.Fprintf(&b, "COPY --chown=%d:%d %s/ %s\n", cp.uid, cp.gid, cp.src, cp.dest)
 	}

@@ -361,3 +361,28 @@ func TestDecodeResource(t *testing.T) {
 		})
 	}
 }
+
+// TestComposePinnedBase: a pinned base image replaces the osImageURL in FROM only; the label keeps the
+// osImageURL, and an invalid pin is refused.
+func TestComposePinnedBase(t *testing.T) {
+	const tagged = "registry.example.com/os/rhcos:4.19"
+	const pinned = "registry.example.com/os/rhcos@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	in := Inputs{Rendered: renderedMC(t, tagged, docsIgnition(t)), MachineOSConfig: docsMachineOSConfig(t), Arch: "amd64"}
+	plain, err := Compose(in)
+	require.NoError(t, err)
+	assert.Contains(t, string(plain.Containerfile), "FROM "+tagged+" AS configs\n")
+
+	in.BaseImage = pinned
+	bc, err := Compose(in)
+	require.NoError(t, err)
+	cf := string(bc.Containerfile)
+	assert.Contains(t, cf, "FROM "+pinned+" AS configs\n")
+	assert.NotContains(t, cf, "FROM "+tagged)
+	assert.Contains(t, cf, `LABEL baseOSContainerImage="`+tagged+`"`)
+	assert.Equal(t, plain.Files, bc.Files, "only the FROM line changes")
+
+	in.BaseImage = "Not A Reference"
+	_, err = Compose(in)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "base image")
+}

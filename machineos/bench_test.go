@@ -3,15 +3,21 @@ package machineos_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/imagemode/imagemode/builder/buildah"
+	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/layering"
 	"github.com/imagemode/imagemode/machineos"
 )
@@ -25,7 +31,9 @@ import (
 // each cold (empty image store) and warm (a second build whose user Containerfile changes its last step,
 // with the store kept: the service's layer cache is the build pods' hostPath store). It reports
 // service/raw (target ≤ 1.10) and warm/cold of the service (target ≤ 0.33). One iteration is a full
-// sequence; use -benchtime 1x.
+// sequence; use -benchtime 1x. It prints each service build's timeline (MachineOSBuild, Job, pod and digest
+// ConfigMap as a watcher saw them) and the build pod's own timed lines (its whole log with
+// BENCH_FULL_LOG=1).
 func BenchmarkBuildService(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		benchOnce(b, i)
@@ -64,20 +72,28 @@ func benchOnce(b *testing.B, iter int) {
 	rawCold, rawWarm := raw("one"), raw("two")
 
 	// (b) the service, cold then warm.
+	wc, err := client.NewWithWatch(e.cp.Config, client.Options{Scheme: e.cp.Scheme})
+	require.NoError(b, err)
+	tr, err := startTracer(ctx, wc)
+	require.NoError(b, err)
+	defer tr.stop()
 	mosc := docsMOSC(e.reg.Ref("bench/service", ":latest"), containerfile("one"))
 	b.StartTimer()
 	start := time.Now()
 	require.NoError(b, e.c.Create(ctx, mosc))
 	first := waitServiceBuild(ctx, b, e, "")
 	svcCold := time.Since(start)
+	coldStart := start
 	latest := &mcfgv1.MachineOSConfig{}
 	require.NoError(b, e.c.Get(ctx, types.NamespacedName{Name: mosc.Name}, latest))
 	latest.Spec.Containerfile[0].Content = containerfile("two")
 	start = time.Now()
 	require.NoError(b, e.c.Update(ctx, latest))
-	waitServiceBuild(ctx, b, e, first)
+	second := waitServiceBuild(ctx, b, e, first)
 	svcWarm := time.Since(start)
 	b.StopTimer()
+	fmt.Printf("cold build %s:\n%s%s", first, tr.timeline(first, coldStart), buildLog(ctx, e, first))
+	fmt.Printf("warm build %s:\n%s%s", second, tr.timeline(second, start), buildLog(ctx, e, second))
 
 	b.ReportMetric(rawCold.Seconds(), "raw-cold-s")
 	b.ReportMetric(rawWarm.Seconds(), "raw-warm-s")
@@ -108,6 +124,21 @@ func waitServiceBuild(ctx context.Context, b *testing.B, e *env, not string) str
 	}
 	b.Fatal("no build succeeded in 5 minutes")
 	return ""
+}
+
+// buildLog is the build pod's own log of a build (its timings), indented.
+func buildLog(ctx context.Context, e *env, build string) string {
+	cm := &corev1.ConfigMap{}
+	if err := e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: jobs.BuildLogCMName(build)}, cm); err != nil {
+		return "  (no build log: " + err.Error() + ")\n"
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(cm.Data[jobs.BuildLogKey], "\n") {
+		if l != "" && (os.Getenv("BENCH_FULL_LOG") != "" || l[0] >= '0' && l[0] <= '9') { // the builder's timed lines
+			b.WriteString("    pod: " + l + "\n")
+		}
+	}
+	return b.String()
 }
 
 func waitRendered(ctx context.Context, e *env, pool string, p *mcfgv1.MachineConfigPool) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
@@ -75,7 +76,7 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	}
 	switch {
 	case state == StateSucceeded:
-		return ctrl.Result{}, r.cleanUp(ctx, mosb, job)
+		return r.cleanUp(ctx, mosb, job)
 	case state.IsTerminal():
 		return ctrl.Result{}, nil // failed and interrupted builds keep their objects for inspection
 	case job == nil && mosb.Annotations[wellknown.JobUIDAnnotation] != "":
@@ -123,7 +124,8 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 		// A stale build: the pool moved on before it started. The MachineOSConfig controller replaces it.
 		return ctrl.Result{}, nil
 	}
-	bc, err := layering.Compose(layering.Inputs{Rendered: in.rendered, MachineOSConfig: in.mosc, MachineOSBuild: mosb})
+	bc, err := layering.Compose(layering.Inputs{Rendered: in.rendered, MachineOSConfig: in.mosc, MachineOSBuild: mosb,
+		BaseImage: mosb.Annotations[BaseImageAnnotation]})
 	if err != nil {
 		// Invalid input (a Containerfile that does not parse, a config that cannot be layered) fails at once:
 		// retrying cannot help.
@@ -134,6 +136,9 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 	}
 	req := &jobs.Request{MachineOSConfig: in.mosc, MachineOSBuild: mosb, Pool: in.pool, Rendered: in.rendered,
 		Containerfile: bc.Containerfile, RegistryCAs: in.registryCAs}
+	if req.RunMounts, err = r.runMounts(ctx, in.pool.Name); err != nil {
+		return ctrl.Result{}, err
+	}
 	var wait string
 	if req.BasePullSecret, wait, err = r.secret(ctx, basePullSecretName(in.mosc)); err != nil || wait != "" {
 		return r.waitFor(mosb, wait, err)
@@ -155,8 +160,10 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 		return ctrl.Result{}, fmt.Errorf("creating job %s: %w", objs.Job.Name, err)
 	}
 	r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventJobCreated, "Build", "Created job %s/%s", objs.Job.Namespace, objs.Job.Name)
-	// The Job exists and has its UID: its ConfigMaps and Secrets follow, owned by it, and the build records
-	// the UID. A crash in between is completed by follow (ensureJobObjects).
+	// The Job exists and has its UID: its ConfigMaps and Secrets follow, owned by it (created with their
+	// owner: the build service needs no right to update them), and the build records the UID. A crash in
+	// between is completed by follow (ensureJobObjects). The build pod waits for its volumes as a kubelet
+	// does; the local pod runner starts it as soon as they appear.
 	if err := r.createJobObjects(ctx, objs, objs.Job); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -223,12 +230,16 @@ func (r *BuildReconciler) ensureJobObjects(ctx context.Context, mosb *mcfgv1.Mac
 	if err != nil || in == nil {
 		return fmt.Errorf("loading inputs of machineosbuild %s: %w", mosb.Name, errors.Join(err, errors.New("inputs gone")))
 	}
-	bc, err := layering.Compose(layering.Inputs{Rendered: in.rendered, MachineOSConfig: in.mosc, MachineOSBuild: mosb})
+	bc, err := layering.Compose(layering.Inputs{Rendered: in.rendered, MachineOSConfig: in.mosc, MachineOSBuild: mosb,
+		BaseImage: mosb.Annotations[BaseImageAnnotation]})
 	if err != nil {
 		return err
 	}
 	req := &jobs.Request{MachineOSConfig: in.mosc, MachineOSBuild: mosb, Pool: in.pool, Rendered: in.rendered,
 		Containerfile: bc.Containerfile, RegistryCAs: in.registryCAs}
+	if req.RunMounts, err = r.runMounts(ctx, in.pool.Name); err != nil {
+		return err
+	}
 	if req.BasePullSecret, _, err = r.secret(ctx, basePullSecretName(in.mosc)); err != nil || req.BasePullSecret == nil {
 		return fmt.Errorf("reading base pull secret: %w", errors.Join(err, errors.New("missing")))
 	}
@@ -242,20 +253,34 @@ func (r *BuildReconciler) ensureJobObjects(ctx context.Context, mosb *mcfgv1.Mac
 	return r.createJobObjects(ctx, objs, job)
 }
 
-// createJobObjects creates the build's ConfigMaps and Secrets, owned by job; existing ones are kept.
+// createJobObjects creates the build's ConfigMaps and Secrets, owned by job, all at once (the build pod
+// waits for them); existing ones are kept.
 func (r *BuildReconciler) createJobObjects(ctx context.Context, objs *jobs.Objects, job *batchv1.Job) error {
 	objs.WithJobOwner(job)
+	var owned []client.Object
 	for _, cm := range objs.ConfigMaps {
-		if err := r.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating configmap %s: %w", cm.Name, err)
-		}
+		owned = append(owned, cm)
 	}
 	for _, s := range objs.Secrets {
-		if err := r.Client.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating secret %s: %w", s.Name, err)
-		}
+		owned = append(owned, s)
 	}
-	return nil
+	errs := make([]error, len(owned))
+	var wg sync.WaitGroup
+	for i, obj := range owned {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+				kind := "configmap"
+				if _, ok := obj.(*corev1.Secret); ok {
+					kind = "secret"
+				}
+				errs[i] = fmt.Errorf("creating %s %s: %w", kind, obj.GetName(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // recordJob stores the Job's UID on the build (it tells this build's Job from a same-named earlier one).
@@ -270,16 +295,28 @@ func (r *BuildReconciler) recordJob(ctx context.Context, mosb *mcfgv1.MachineOSB
 	return nil
 }
 
-// cleanUp deletes a successful build's Job (and with it, through ownership, its ConfigMaps and Secrets).
-func (r *BuildReconciler) cleanUp(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) error {
+// cleanupGrace is how long a successful build's pod may take to exit after recording the digest (closing
+// its image store) before its Job is deleted anyway.
+const cleanupGrace = 30 * time.Second
+
+// cleanUp deletes a successful build's Job (and with it, through ownership, its ConfigMaps and Secrets) once
+// its pod has exited: the build is Succeeded as soon as the digest is recorded, but the pod still closes its
+// image store (the layer cache), and killing it then could leave the cache unusable.
+func (r *BuildReconciler) cleanUp(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) (ctrl.Result, error) {
 	if job == nil || job.DeletionTimestamp != nil || string(job.UID) != mosb.Annotations[wellknown.JobUIDAnnotation] {
-		return nil
+		return ctrl.Result{}, nil
+	}
+	finished := job.Status.Succeeded > 0 || hasCondition(job, batchv1.JobComplete) || hasCondition(job, batchv1.JobFailed)
+	if !finished && mosb.Status.BuildEnd != nil {
+		if left := cleanupGrace - r.Clock.Since(mosb.Status.BuildEnd.Time); left > 0 {
+			return ctrl.Result{RequeueAfter: left}, nil // the Job's status change brings the build back sooner
+		}
 	}
 	fg := metav1.DeletePropagationForeground
 	if err := r.Client.Delete(ctx, job, &client.DeleteOptions{PropagationPolicy: &fg}); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("deleting job %s after success: %w", job.Name, err)
+		return ctrl.Result{}, fmt.Errorf("deleting job %s after success: %w", job.Name, err)
 	}
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // setState writes the build's conditions for state (if the transition is allowed), buildEnd for terminal
@@ -336,6 +373,28 @@ func (r *BuildReconciler) secret(ctx context.Context, name string) (*corev1.Secr
 		return nil, "", fmt.Errorf("reading secret %s: %w", name, err)
 	}
 	return s, "", nil
+}
+
+// runMounts returns the entitlement objects of the build namespace that exist (jobs.EntitlementMounts):
+// only their metadata is read, never their content.
+func (r *BuildReconciler) runMounts(ctx context.Context, pool string) ([]jobs.RunMount, error) {
+	var found []jobs.RunMount
+	for _, m := range jobs.EntitlementMounts(pool) {
+		for _, name := range m.Names {
+			meta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: string(m.Kind)}}
+			err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: name}, meta)
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("looking for %s %s/%s: %w", m.Kind, r.Jobs.Namespace, name, err)
+			}
+			m.Name = name
+			found = append(found, m)
+			break
+		}
+	}
+	return found, nil
 }
 
 func basePullSecretName(mosc *mcfgv1.MachineOSConfig) string {

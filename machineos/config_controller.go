@@ -3,6 +3,7 @@ package machineos
 import (
 	"context"
 	"fmt"
+	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -34,6 +36,13 @@ type ConfigReconciler struct {
 	Namespace string
 	// Images, when set, is asked whether an image still exists before it is reused or adopted again.
 	Images ImageChecker
+	// Bases, when set, resolves base images given by tag to digests: a tag that moves gives a new build.
+	Bases BaseImageResolver
+	// BaseImageRecheck is how often such a tag is resolved again (DefaultBaseImageRecheck when 0), and
+	// BaseImageTimeout bounds one resolution (DefaultBaseImageTimeout when 0).
+	BaseImageRecheck, BaseImageTimeout time.Duration
+
+	bases *baseImages
 }
 
 // Reconcile observes a MachineOSConfig and its pool and builds, decides with Decide, and acts.
@@ -43,12 +52,15 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if mosc.DeletionTimestamp != nil {
+		r.bases.forget(mosc.Name)
 		return ctrl.Result{}, nil // its builds are owned by it and collected with it
 	}
 	in, err := r.observe(ctx, mosc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	failedNow, recheck := r.bases.resolve(ctx, &in, rebuildRequested(mosc))
+	r.reportBaseImage(mosc, in, failedNow)
 	d := Decide(in)
 	if missing, err := r.imageGone(ctx, in, d); err != nil {
 		return ctrl.Result{}, err
@@ -57,13 +69,19 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		r.Recorder.Eventf(mosc, nil, corev1.EventTypeWarning, ReasonImageMissing, "Build", "The image of %s is gone from the registry; it will be built again", missing)
 		d = Decide(in)
 	}
+	if d.Ready.Reason == ReasonConflict {
+		if c := apimeta.FindStatusCondition(mosc.Status.Conditions, ConditionReady); c == nil || c.Reason != ReasonConflict {
+			r.Recorder.Eventf(mosc, nil, corev1.EventTypeWarning, ReasonConflict, "Build", "%s; this one builds nothing", d.Ready.Message)
+		}
+	}
 	if err := r.act(ctx, in, d); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.report(ctx, mosc, in.Pool, d); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, nil
+	// A base image given by tag is looked at again later: the tag may move.
+	return ctrl.Result{RequeueAfter: recheck}, nil
 }
 
 func (r *ConfigReconciler) observe(ctx context.Context, mosc *mcfgv1.MachineOSConfig) (ConfigInputs, error) {
@@ -144,6 +162,9 @@ func (r *ConfigReconciler) act(ctx context.Context, in ConfigInputs, d Decision)
 		mosb, err := r.newBuild(in, d.Build)
 		if err != nil {
 			return err
+		}
+		if d.BaseImage != "" {
+			mosb.Annotations[BaseImageAnnotation] = d.BaseImage
 		}
 		if d.Action == ActionReuse {
 			mosb.Annotations[ReusedFromAnnotation] = d.ReuseFrom.Name
@@ -244,6 +265,11 @@ func (r *ConfigReconciler) report(ctx context.Context, mosc *mcfgv1.MachineOSCon
 	cond := d.Ready
 	cond.ObservedGeneration = mosc.Generation
 	apimeta.SetStatusCondition(&mosc.Status.Conditions, cond)
+	if d.BaseImageCondition.Type != "" {
+		bc := d.BaseImageCondition
+		bc.ObservedGeneration = mosc.Generation
+		apimeta.SetStatusCondition(&mosc.Status.Conditions, bc)
+	}
 	if d.Image != "" {
 		mosc.Status.CurrentImagePullSpec = mcfgv1.ImageDigestFormat(d.Image)
 		mosc.Status.MachineOSBuild = &mcfgv1.ObjectReference{Group: wellknown.Group, Resource: "machineosbuilds", Name: d.CurrentBuild}
@@ -272,8 +298,17 @@ func (r *ConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	r.bases = &baseImages{resolver: r.Bases, recheck: r.BaseImageRecheck, timeout: r.BaseImageTimeout, now: r.Clock.Now}
+	if r.bases.recheck <= 0 {
+		r.bases.recheck = DefaultBaseImageRecheck
+	}
+	if r.bases.timeout <= 0 {
+		r.bases.timeout = DefaultBaseImageTimeout
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("machineosconfig").
+		// A slow registry (base image resolution, image checks) holds one MachineOSConfig, not all of them.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 3}).
 		For(&mcfgv1.MachineOSConfig{}).
 		Owns(&mcfgv1.MachineOSBuild{}).
 		Watches(&mcfgv1.MachineConfigPool{}, handler.EnqueueRequestsFromMapFunc(r.configsForPool)).

@@ -1,6 +1,8 @@
 package machineos
 
 import (
+	"time"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,13 +22,18 @@ type Options struct {
 	Jobs jobs.Options
 	// ControllerConfigName names the ControllerConfig with registry CAs ("machine-config-controller").
 	ControllerConfigName string
+	// BaseImageRecheck is how often a base OS image given by tag is resolved again: when the tag moved, the
+	// image is built again (DefaultBaseImageRecheck when 0). BaseImageTimeout bounds one resolution
+	// (DefaultBaseImageTimeout when 0).
+	BaseImageRecheck, BaseImageTimeout time.Duration
 }
 
 // AddToManager registers the build service's controllers: MachineOSConfigs and MachineOSBuilds.
 func AddToManager(mgr ctrl.Manager, opts Options) error {
 	images := &RegistryChecker{Reader: mgr.GetAPIReader(), Namespace: opts.Jobs.Namespace, ControllerConfigName: opts.ControllerConfigName}
 	if err := (&ConfigReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machineosbuilder"),
-		Namespace: opts.Jobs.Namespace, Images: images}).SetupWithManager(mgr); err != nil {
+		Namespace: opts.Jobs.Namespace, Images: images, Bases: images,
+		BaseImageRecheck: opts.BaseImageRecheck, BaseImageTimeout: opts.BaseImageTimeout}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	m, err := NewMetrics(metrics.Registry)

@@ -22,7 +22,15 @@ const (
 	SpecHashAnnotation = "imagemode.io/machine-os-config-spec"
 	// ReusedFromAnnotation names the build whose image a build reuses (no build ran).
 	ReusedFromAnnotation = "imagemode.io/reused-image-from"
+	// BaseImageAnnotation records the base image a build is made from, pinned by digest
+	// (repository@sha256:…): the rendered config's osImageURL as resolved when the build was decided. The
+	// build's configs stage starts FROM it.
+	BaseImageAnnotation = "imagemode.io/base-image"
 )
+
+// ConditionBaseImageResolved is the MachineOSConfig condition that says whether the base image's tag
+// could be resolved to a digest (reasons ReasonBaseImageResolved, ReasonBaseImageUnavailable).
+const ConditionBaseImageResolved = "BaseImageResolved"
 
 // Reasons of the MachineOSConfig Ready condition and the pool's ImageBuildDegraded condition.
 const (
@@ -39,6 +47,11 @@ const (
 	ReasonRebuildRequested   = "RebuildRequested"
 	ReasonInvalidBuildInputs = "InvalidBuildInputs"
 	ReasonImageMissing       = "ImageMissing"
+	// ReasonBaseImageResolved: osImageURL is pinned by digest or its tag resolved.
+	ReasonBaseImageResolved = "Resolved"
+	// ReasonBaseImageUnavailable: the base image's tag could not be resolved (registry down, credentials);
+	// nothing is rebuilt because of it.
+	ReasonBaseImageUnavailable = "BaseImageUnavailable"
 )
 
 // ConfigInputs is what a MachineOSConfig's next step depends on.
@@ -56,6 +69,10 @@ type ConfigInputs struct {
 	CurrentRendered *mcfgv1.MachineConfig
 	// MissingImages names the builds whose image is known to be gone from the registry.
 	MissingImages map[string]bool
+	// BaseImage is Rendered's osImageURL resolved to its digested pull spec (repository@sha256:…), when it
+	// is a tag that was resolved; BaseImageError says why resolving it failed. Both empty: not resolved (an
+	// osImageURL pinned by digest needs no resolving; without a resolver, base images are not tracked).
+	BaseImage, BaseImageError string
 }
 
 // Action is what to do to the builds.
@@ -87,6 +104,10 @@ type Decision struct {
 	Ready metav1.Condition
 	// PoolCondition is the pool's ImageBuildDegraded condition (nil: no pool to report on).
 	PoolCondition *mcfgv1.MachineConfigPoolCondition
+	// BaseImage is the pinned base image of Build, recorded on a build Decide creates ("" when untracked).
+	BaseImage string
+	// BaseImageCondition is the MachineOSConfig's BaseImageResolved condition (empty Type: leave it).
+	BaseImageCondition metav1.Condition
 }
 
 // Decide computes a MachineOSConfig's next step. It is pure.
@@ -102,11 +123,19 @@ func Decide(in ConfigInputs) Decision {
 	if in.Rendered == nil {
 		return wait(ReasonPoolNotRendered, fmt.Sprintf("pool %s has no rendered config yet", pool), poolPending())
 	}
-	name, err := BuildName(mosc, in.Pool, in.Rendered)
+	base, baseCond := baseImageOf(in)
+	if base == "" && baseCond.Status == metav1.ConditionFalse {
+		// A tag that cannot be resolved and no build to keep: nothing can be decided (a registry error never
+		// starts a build).
+		d := wait(ReasonBaseImageUnavailable, baseCond.Message, nil)
+		d.BaseImageCondition = baseCond
+		return d
+	}
+	name, err := BuildName(mosc, in.Pool, in.Rendered, base)
 	if err != nil {
 		return wait(ReasonInvalidBuildInputs, err.Error(), poolPending())
 	}
-	d := Decision{Build: name}
+	d := Decision{Build: name, BaseImage: base, BaseImageCondition: baseCond}
 	builds := map[string]*mcfgv1.MachineOSBuild{}
 	for _, b := range in.Builds {
 		builds[b.Name] = b
@@ -129,7 +158,7 @@ func Decide(in ConfigInputs) Decision {
 		return d
 	case target == nil:
 		current := builds[mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation]]
-		if !rebuild && current != nil && !in.MissingImages[current.Name] && canReuse(current, in.CurrentRendered, in.Rendered, mosc) {
+		if !rebuild && current != nil && !in.MissingImages[current.Name] && canReuse(current, in.CurrentRendered, in.Rendered, mosc, base) {
 			d.Action, d.ReuseFrom = ActionReuse, current
 			d.Image = string(current.Status.DigestedImagePushSpec)
 		} else {
@@ -193,12 +222,57 @@ func RequiresRebuild(old, new *mcfgv1.MachineConfig) bool {
 		kernelType(o.KernelType) != kernelType(n.KernelType) || !reflect.DeepEqual(nonNil(o.Extensions), nonNil(n.Extensions))
 }
 
-// canReuse: the current build succeeded for the same MachineOSConfig spec, and the config change does not
-// touch the image.
-func canReuse(current *mcfgv1.MachineOSBuild, currentRendered, rendered *mcfgv1.MachineConfig, mosc *mcfgv1.MachineOSConfig) bool {
+// canReuse: the current build succeeded for the same MachineOSConfig spec and base image, and the config
+// change does not touch the image.
+func canReuse(current *mcfgv1.MachineOSBuild, currentRendered, rendered *mcfgv1.MachineConfig, mosc *mcfgv1.MachineOSConfig, base string) bool {
 	return current != nil && current.DeletionTimestamp == nil && StateOf(current) == StateSucceeded &&
 		current.Status.DigestedImagePushSpec != "" && currentRendered != nil &&
-		current.Annotations[SpecHashAnnotation] == SpecHash(mosc.Spec) && !RequiresRebuild(currentRendered, rendered)
+		current.Annotations[SpecHashAnnotation] == SpecHash(mosc.Spec) && !RequiresRebuild(currentRendered, rendered) &&
+		sameBase(current, rendered, base)
+}
+
+// sameBase: the build was made from base. A build without the annotation (made before base images were
+// tracked) counts as made from its osImageURL, which RequiresRebuild compares, when that is pinned.
+func sameBase(b *mcfgv1.MachineOSBuild, rendered *mcfgv1.MachineConfig, base string) bool {
+	if base == "" {
+		return true // untracked
+	}
+	had := b.Annotations[BaseImageAnnotation]
+	return had == base || (had == "" && base == rendered.Spec.OSImageURL)
+}
+
+// baseImageOf returns the pinned base image a build of in.Rendered is made from and the BaseImageResolved
+// condition. A tag that could not be resolved keeps the current build's base image when the osImageURL is
+// unchanged (a registry error is no evidence that the tag moved); with nothing to keep, the base is "" and
+// the condition False.
+func baseImageOf(in ConfigInputs) (string, metav1.Condition) {
+	url := in.Rendered.Spec.OSImageURL
+	resolved := func(msg string) metav1.Condition {
+		return metav1.Condition{Type: ConditionBaseImageResolved, Status: metav1.ConditionTrue, Reason: ReasonBaseImageResolved, Message: msg}
+	}
+	unavailable := func(msg string) metav1.Condition {
+		return metav1.Condition{Type: ConditionBaseImageResolved, Status: metav1.ConditionFalse, Reason: ReasonBaseImageUnavailable, Message: msg}
+	}
+	switch {
+	case IsDigested(url):
+		return url, resolved(fmt.Sprintf("osImageURL %s is pinned by digest", url))
+	case in.BaseImage != "":
+		return in.BaseImage, resolved(fmt.Sprintf("osImageURL %s resolves to %s", url, in.BaseImage))
+	case in.BaseImageError == "":
+		return "", metav1.Condition{} // not tracked
+	}
+	msg := fmt.Sprintf("resolving the base image %s of %s: %s", url, in.Rendered.Name, in.BaseImageError)
+	var current *mcfgv1.MachineOSBuild
+	for _, b := range in.Builds {
+		if b.Name == in.MOSC.Annotations[wellknown.CurrentMachineOSBuildAnnotation] {
+			current = b
+		}
+	}
+	if current != nil && in.CurrentRendered != nil && in.CurrentRendered.Spec.OSImageURL == url && current.Annotations[BaseImageAnnotation] != "" {
+		kept := current.Annotations[BaseImageAnnotation]
+		return kept, unavailable(fmt.Sprintf("%s; keeping %s, the base image of %s, until it resolves", msg, kept, current.Name))
+	}
+	return "", unavailable(msg + "; no build until it resolves")
 }
 
 // staleBuilds are the builds other than keep that did not succeed.

@@ -33,7 +33,7 @@ func renderedMC(name, osImage string, files string) *mcfgv1.MachineConfig {
 
 func TestDecide(t *testing.T) {
 	mosc, pool, rendered := fixture()
-	name, err := BuildName(mosc, pool, rendered)
+	name, err := BuildName(mosc, pool, rendered, "")
 	require.NoError(t, err)
 	withAnnotation := func(k, v string) *mcfgv1.MachineOSConfig {
 		m := mosc.DeepCopy()

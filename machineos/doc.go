@@ -5,4 +5,10 @@
 //
 // The decisions are pure functions: BuildName (naming.go), the build state machine (state.go), and what a
 // MachineOSConfig needs next; the reconcilers only observe, call them and apply the result.
+//
+// A base OS image given by tag (the rendered osImageURL) is resolved to its digest with the base image pull
+// secret and the cluster's registry CAs (baseimage.go), at most once per re-check interval
+// (Options.BaseImageRecheck): the digest is part of the build's name and the build starts FROM it, so a tag
+// that moves gives a new build and moving it back gives the old one. A registry error never starts a build:
+// the current build's base image is kept and the BaseImageResolved condition and an event say why.
 package machineos

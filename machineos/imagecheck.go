@@ -34,3 +34,21 @@ func (c *RegistryChecker) ImageExists(ctx context.Context, mosc *mcfgv1.MachineO
 	defer cleanup()
 	return registry.Exists(ctx, sys, pullspec)
 }
+
+// BaseImageResolver resolves a MachineOSConfig's base OS image (a tag) to its digested pull spec.
+type BaseImageResolver interface {
+	ResolveBaseImage(ctx context.Context, mosc *mcfgv1.MachineOSConfig, pullspec string) (string, error)
+}
+
+// ResolveBaseImage reads pullspec's manifest digest with the MachineOSConfig's base image pull secret
+// (global-pull-secret-copy when it names none) and the cluster's registry CAs, and returns
+// repository@sha256:….
+func (c *RegistryChecker) ResolveBaseImage(ctx context.Context, mosc *mcfgv1.MachineOSConfig, pullspec string) (string, error) {
+	sys, cleanup, err := registry.NewClusterSystemContext(ctx, c.Reader, registry.ClusterAuth{Namespace: c.Namespace,
+		SecretName: basePullSecretName(mosc), ControllerConfigName: c.ControllerConfigName})
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	return registry.ResolveDigest(ctx, sys, pullspec)
+}

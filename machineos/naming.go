@@ -25,12 +25,17 @@ type buildHashInputs struct {
 	BaseOSImage       string                                      `json:"baseOSImage"`
 	ExtensionsImage   string                                      `json:"extensionsImage"`
 	ReleaseVersion    string                                      `json:"releaseVersion"`
+	// BaseOSImageDigest is the digest the base image's tag resolved to; empty when osImageURL is itself
+	// pinned by digest (it adds nothing then, and builds keep the names they had before it was hashed).
+	BaseOSImageDigest string `json:"baseOSImageDigest,omitempty"`
 }
 
 // BuildName names the MachineOSBuild that builds mosc for pool at the rendered config the pool's
-// spec.configuration names: <mosc>-<32 hex>. The same inputs always give the same name, so reverting a
-// change gives the previous build's name (and image) back.
-func BuildName(mosc *mcfgv1.MachineOSConfig, pool *mcfgv1.MachineConfigPool, rendered *mcfgv1.MachineConfig) (string, error) {
+// spec.configuration names, from base image baseImage (the rendered osImageURL resolved to
+// repository@sha256:…; empty when osImageURL is pinned by digest): <mosc>-<32 hex>. The same inputs always
+// give the same name, so reverting a change — or a base image tag moving back — gives the previous build's
+// name (and image) back, and a tag moving to a new image gives a new name.
+func BuildName(mosc *mcfgv1.MachineOSConfig, pool *mcfgv1.MachineConfigPool, rendered *mcfgv1.MachineConfig, baseImage string) (string, error) {
 	switch {
 	case mosc.Spec.MachineConfigPool.Name != pool.Name:
 		return "", fmt.Errorf("machineosconfig %q is for pool %q, not %q", mosc.Name, mosc.Spec.MachineConfigPool.Name, pool.Name)
@@ -41,12 +46,25 @@ func BuildName(mosc *mcfgv1.MachineOSConfig, pool *mcfgv1.MachineConfigPool, ren
 	case !strings.HasPrefix(rendered.Name, wellknown.RenderedPrefix):
 		return "", fmt.Errorf("machineconfig %q is not a rendered config", rendered.Name)
 	}
+	var baseDigest string
+	if baseImage != "" && !IsDigested(rendered.Spec.OSImageURL) {
+		named, err := reference.ParseNormalizedNamed(baseImage)
+		if err != nil {
+			return "", fmt.Errorf("base image %q of machineconfig %q: %w", baseImage, rendered.Name, err)
+		}
+		d, ok := named.(reference.Digested)
+		if !ok {
+			return "", fmt.Errorf("base image %q of machineconfig %q is not pinned by digest", baseImage, rendered.Name)
+		}
+		baseDigest = d.Digest().String()
+	}
 	raw, err := json.Marshal(buildHashInputs{
 		PoolConfiguration: pool.Spec.Configuration,
 		MachineOSConfig:   mosc.Spec,
 		BaseOSImage:       rendered.Spec.OSImageURL,
 		ExtensionsImage:   rendered.Spec.BaseOSExtensionsContainerImage,
 		ReleaseVersion:    rendered.Annotations[wellknown.ReleaseImageVersionAnnotation],
+		BaseOSImageDigest: baseDigest,
 	})
 	if err != nil {
 		return "", fmt.Errorf("encoding build inputs of machineosconfig %q: %w", mosc.Name, err)
@@ -78,4 +96,14 @@ func DigestedPullSpec(pushSpec, digest string) (string, error) {
 		return "", fmt.Errorf("parsing pull spec %q: %w", pushSpec, err)
 	}
 	return reference.TrimNamed(named).String() + "@" + digest, nil
+}
+
+// IsDigested reports whether pullspec names its image by digest (repository@sha256:…).
+func IsDigested(pullspec string) bool {
+	named, err := reference.ParseNormalizedNamed(pullspec)
+	if err != nil {
+		return false
+	}
+	_, ok := named.(reference.Digested)
+	return ok
 }

@@ -36,7 +36,7 @@ func TestBuildName(t *testing.T) {
 	name := func(mutate func(*mcfgv1.MachineOSConfig, *mcfgv1.MachineConfigPool, *mcfgv1.MachineConfig)) string {
 		mosc, pool, rendered := fixture()
 		mutate(mosc, pool, rendered)
-		n, err := BuildName(mosc, pool, rendered)
+		n, err := BuildName(mosc, pool, rendered, "")
 		require.NoError(t, err)
 		return n
 	}
@@ -112,7 +112,7 @@ func TestBuildNameRefusesMismatches(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			mosc, pool, rendered := fixture()
 			tc.mutate(mosc, pool, rendered)
-			_, err := BuildName(mosc, pool, rendered)
+			_, err := BuildName(mosc, pool, rendered, "")
 			require.ErrorContains(t, err, tc.wantErr)
 		})
 	}

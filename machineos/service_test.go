@@ -70,7 +70,17 @@ type env struct {
 	reg             *localregistry.Registry
 	c               client.Client
 	base            string
+	opts            envOptions
 	stopControllers func()
+}
+
+// envOptions vary the environment.
+type envOptions struct {
+	// baseTag, when set, is the tag (e.g. ":moving") the base image is pushed under and named by in the
+	// ControllerConfig, instead of its digest.
+	baseTag string
+	// service adjusts the build service's options.
+	service func(*machineos.Options)
 }
 
 // startControllers runs the render controllers and the build service in a manager of their own.
@@ -80,10 +90,14 @@ func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Cache: machineos.CacheOptions(wellknown.MCONamespace)})
 	require.NoError(t, err)
 	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
-	require.NoError(t, machineos.AddToManager(mgr, machineos.Options{
+	opts := machineos.Options{
 		Jobs:                 jobs.Options{Namespace: wellknown.MCONamespace, Image: "imagemode:test", CacheHostPath: "/var/lib/imagemode/build-cache"},
 		ControllerConfigName: renderer.ControllerConfigName,
-	}))
+	}
+	if e.opts.service != nil {
+		e.opts.service(&opts)
+	}
+	require.NoError(t, machineos.AddToManager(mgr, opts))
 	return run(ctx, mgr)
 }
 
@@ -112,17 +126,30 @@ func run(ctx context.Context, mgr ctrl.Manager) func() {
 
 func startEnv(t testing.TB) (*env, context.Context) {
 	t.Helper()
+	return startEnvWith(t, envOptions{})
+}
+
+func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
+	t.Helper()
 	cp := controlplane.Start(t, controlplane.Options{ControllerManager: true})
 	reg := localregistry.StartForTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	t.Cleanup(cancel)
-	base, err := testimages.Push(ctx, reg.SystemContext(), testimages.Options{}, reg.Ref("openshift/rhcos", ":base"))
+	tag := ":base"
+	if opts.baseTag != "" {
+		tag = opts.baseTag
+	}
+	base, err := testimages.Push(ctx, reg.SystemContext(), testimages.Options{}, reg.Ref("openshift/rhcos", tag))
 	require.NoError(t, err)
-	e := &env{cp: cp, reg: reg, c: cp.Client, base: base}
+	e := &env{cp: cp, reg: reg, c: cp.Client, base: base, opts: opts}
 
 	ns := wellknown.MCONamespace
 	dockercfg := fmt.Sprintf(`{%q:{"auth":%q}}`, reg.Host, b64(reg.Username+":"+reg.Password))
-	cc := renderer.NewControllerConfig(base, "", "4.19.0-test")
+	ccBase := base
+	if opts.baseTag != "" {
+		ccBase = reg.Ref("openshift/rhcos", opts.baseTag)
+	}
+	cc := renderer.NewControllerConfig(ccBase, "", "4.19.0-test")
 	ca, err := os.ReadFile(reg.CertDir + "/ca.crt")
 	require.NoError(t, err)
 	cc.Spec.ImageRegistryBundleUserData = []mcfgv1.ImageRegistryBundle{{File: strings.ReplaceAll(reg.Host, ":", ".."), Data: ca}}

@@ -99,6 +99,9 @@ type BuildOptions struct {
 	Output io.Writer
 	// WorkDir holds the signature policy file; a temporary directory when empty.
 	WorkDir string
+	// Volumes are bind mounts every RUN step sees, "host-dir:container-dir[:options]" as buildah's
+	// --volume (e.g. "/tmp/ent:/etc/pki/entitlement:ro"). What they hold is not committed to the image.
+	Volumes []string
 }
 
 // Build builds the Containerfile into store and returns the image ID.
@@ -137,7 +140,7 @@ func Build(ctx context.Context, store storage.Store, opts BuildOptions) (string,
 		PullPolicy:              define.PullIfMissing,
 		Layers:                  opts.Layers,
 		OutputFormat:            define.OCIv1ImageManifest,
-		CommonBuildOpts:         &define.CommonBuildOptions{Ulimit: ulimits},
+		CommonBuildOpts:         &define.CommonBuildOptions{Ulimit: ulimits, Volumes: opts.Volumes},
 		NetworkInterface:        noNetwork{},
 		ConfigureNetwork:        define.NetworkDisabled,
 		SignaturePolicyPath:     policy,

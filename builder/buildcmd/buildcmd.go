@@ -46,6 +46,9 @@ type Options struct {
 	DigestConfigMap, DigestNamespace string
 	DigestLabels                     string
 	WorkDir                          string // scratch space; a temporary directory when empty
+	// RunMounts are "dir:path" pairs: the files of dir (a mounted ConfigMap or Secret) are seen by every
+	// RUN step at path, and never committed to the image (the entitlement objects).
+	RunMounts []string
 	// BuildLogConfigMap, when set, is the ConfigMap (in DigestNamespace, with DigestLabels) the output is
 	// teed into, owned by the MachineOSBuild MachineOSBuild/MachineOSBuildUID, for attempt (pod) PodName.
 	BuildLogConfigMap, MachineOSBuild, MachineOSBuildUID, PodName string
@@ -72,6 +75,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.DigestConfigMap, "digest-configmap", "", "ConfigMap to record the pushed digest in")
 	f.StringVar(&o.DigestNamespace, "digest-configmap-namespace", "", "namespace of the digest ConfigMap")
 	f.StringVar(&o.DigestLabels, "digest-configmap-labels", "", "labels of the digest ConfigMap (k=v,...)")
+	f.StringArrayVar(&o.RunMounts, "run-mount", nil, "dir:path: the files of dir are seen by RUN steps at path, not committed (repeatable)")
 	f.StringVar(&o.BuildLogConfigMap, "build-log-configmap", "", "ConfigMap to keep the build's log in (in the digest ConfigMap's namespace)")
 	f.StringVar(&o.MachineOSBuild, "machineosbuild", "", "the MachineOSBuild being built (owner of the build-log ConfigMap)")
 	f.StringVar(&o.MachineOSBuildUID, "machineosbuild-uid", "", "the MachineOSBuild's UID")
@@ -154,10 +158,22 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	volumes, err := runMountVolumes(o.RunMounts, filepath.Join(work, "run-mounts"))
+	if err != nil {
+		return err
+	}
 	logf("building %s from rendered config %s (base %s)", o.Tag, rendered.Name, rendered.Spec.OSImageURL)
 
+	// The blob info cache (which registry blobs are which local layers, compressed) persists with the layer
+	// cache, so a push skips the layers the registry already has instead of compressing them again.
+	blobCache := filepath.Join(o.StorageRoot, "imagemode-blob-info-cache")
 	store, err := buildah.OpenStore(buildah.StoreOptions{Root: o.StorageRoot, RunRoot: filepath.Join(work, "run")})
-	if err != nil {
+	if err == nil {
+		if err := os.MkdirAll(blobCache, 0o700); err != nil {
+			blobCache = work
+		}
+	} else {
+		blobCache = work
 		// The layer cache is an optimization: a cache left unusable (e.g. by a build killed mid-way) must not
 		// fail the build. Build with a private store instead, just without the cached layers.
 		logf("warning: the layer cache at %s cannot be used (%v); building without it", o.StorageRoot, err)
@@ -170,16 +186,16 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 			logf("closing image store: %v", err)
 		}
 	}()
-	pull := &imagetypes.SystemContext{AuthFilePath: o.BasePullAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: work}
+	pull := &imagetypes.SystemContext{AuthFilePath: o.BasePullAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: blobCache}
 	id, err := buildah.Build(ctx, store, buildah.BuildOptions{
 		ContextDir: ctxDir, Containerfile: "Containerfile", Tag: "localhost/imagemode-build:" + rendered.Name,
-		SystemContext: pull, Layers: true, Output: out, WorkDir: work,
+		SystemContext: pull, Layers: true, Output: out, WorkDir: work, Volumes: volumes,
 	})
 	if err != nil {
 		return err
 	}
 	logf("built image %s; pushing", id[:12])
-	push := &imagetypes.SystemContext{AuthFilePath: o.PushAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: work}
+	push := &imagetypes.SystemContext{AuthFilePath: o.PushAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: blobCache}
 	digest, err := buildah.Push(ctx, store, id, o.Tag, push, out)
 	if err != nil {
 		return err

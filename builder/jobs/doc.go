@@ -6,5 +6,7 @@
 // (`imagemode-builder build`), which builds in-process with the buildah library, pushes, and reports the
 // pushed digest in the ConfigMap digest-<mosb>. It also tees its output into the ConfigMap build-log-<mosb>
 // (owned by the MachineOSBuild, so the last attempt's log outlives the pod); this package names it and its
-// annotations.
+// annotations. The entitlement objects of the namespace (EntitlementMounts: the Secret etc-pki-entitlement,
+// the ConfigMap etc-yum-repos-d, the Secret etc-pki-rpm-gpg), when present, are mounted into the build pod
+// and handed to its RUN steps (never to the image), with the reference's has-* annotations.
 package jobs

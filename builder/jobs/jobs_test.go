@@ -86,3 +86,47 @@ func TestBuildRefusesBadSecrets(t *testing.T) {
 	assert.ErrorContains(t, err, "builder-dockercfg-x")
 	assert.NotContains(t, err.Error(), "bm90LWEtcGFpcg")
 }
+
+// TestBuildRunMounts: entitlement objects found are mounted read-only into the build pod, passed to the
+// builder as --run-mount, and flagged with the reference's has-* annotations on every object.
+func TestBuildRunMounts(t *testing.T) {
+	r := request()
+	plain, err := Build(r, Options{Namespace: "ns"})
+	require.NoError(t, err)
+	for _, m := range EntitlementMounts("layered-image") {
+		assert.NotContains(t, plain.Job.Annotations, m.Annotation)
+	}
+	assert.NotContains(t, strings.Join(plain.Job.Spec.Template.Spec.Containers[0].Args, " "), "--run-mount")
+
+	mounts := EntitlementMounts("layered-image")
+	assert.Equal(t, []string{"etc-pki-entitlement-layered-image", "etc-pki-entitlement"}, mounts[0].Names, "the per-pool copy first")
+	mounts[0].Name, mounts[1].Name = "etc-pki-entitlement", "etc-yum-repos-d"
+	r.RunMounts = mounts[:2]
+	objs, err := Build(r, Options{Namespace: "ns"})
+	require.NoError(t, err)
+	pod := objs.Job.Spec.Template.Spec
+	args := strings.Join(pod.Containers[0].Args, " ")
+	assert.Contains(t, args, "--run-mount=/var/run/imagemode/run-mounts/etc-pki-entitlement:/etc/pki/entitlement")
+	assert.Contains(t, args, "--run-mount=/var/run/imagemode/run-mounts/etc-yum-repos-d:/etc/yum.repos.d")
+	assert.NotContains(t, args, "rpm-gpg")
+	vols := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		vols[v.Name] = v
+	}
+	require.NotNil(t, vols["etc-pki-entitlement"].Secret)
+	assert.Equal(t, "etc-pki-entitlement", vols["etc-pki-entitlement"].Secret.SecretName)
+	assert.True(t, *vols["etc-pki-entitlement"].Secret.Optional)
+	require.NotNil(t, vols["etc-yum-repos-d"].ConfigMap)
+	assert.Equal(t, "etc-yum-repos-d", vols["etc-yum-repos-d"].ConfigMap.Name)
+	for _, vm := range pod.Containers[0].VolumeMounts {
+		if vm.Name == "etc-pki-entitlement" {
+			assert.True(t, vm.ReadOnly)
+			assert.Equal(t, "/var/run/imagemode/run-mounts/etc-pki-entitlement", vm.MountPath)
+		}
+	}
+	for _, meta := range []metav1.ObjectMeta{objs.Job.ObjectMeta, objs.Job.Spec.Template.ObjectMeta, objs.ConfigMaps[0].ObjectMeta, objs.Secrets[0].ObjectMeta} {
+		assert.Contains(t, meta.Annotations, HasEtcPkiEntitlementAnnotation)
+		assert.Contains(t, meta.Annotations, HasEtcYumReposDAnnotation)
+		assert.NotContains(t, meta.Annotations, HasEtcPkiRpmGpgAnnotation)
+	}
+}

@@ -98,6 +98,9 @@ type Request struct {
 	// RegistryCAs are registry CA bundles by file name host..port (the ControllerConfig's
 	// imageRegistryBundleData and imageRegistryBundleUserData); empty: system trust only.
 	RegistryCAs map[string][]byte
+	// RunMounts are the entitlement objects found (EntitlementMounts with Name set): mounted into the
+	// build's RUN steps, never into the image.
+	RunMounts []RunMount
 }
 
 // Objects are what a build needs in the cluster. ConfigMaps and Secrets get their owner reference to the Job
@@ -150,10 +153,14 @@ func Build(r *Request, opts Options) (*Objects, error) {
 	zw.Close()
 
 	meta := func(name string) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: name, Namespace: opts.Namespace, Labels: Labels(r), Annotations: map[string]string{
+		m := metav1.ObjectMeta{Name: name, Namespace: opts.Namespace, Labels: Labels(r), Annotations: map[string]string{
 			wellknown.MachineOSConfigLabel: r.MachineOSConfig.Name,
 			wellknown.MachineOSBuildLabel:  mosb,
 		}}
+		for _, rm := range r.RunMounts {
+			m.Annotations[rm.Annotation] = ""
+		}
+		return m
 	}
 	objs := &Objects{
 		ConfigMaps: []*corev1.ConfigMap{
@@ -190,6 +197,44 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 		}
 	}
 	podLabels := Labels(r)
+	args := []string{
+		"--containerfile=" + containerfileDir + "/" + ContainerfileKey,
+		"--machineconfig=" + machineConfigDir + "/" + MachineConfigKey,
+		"--base-pull-authfile=" + basePullDir + "/" + authFileName,
+		"--push-authfile=" + pushDir + "/" + authFileName,
+		"--tag=" + string(mosb.Spec.RenderedImagePushSpec),
+		"--storage-root=" + cacheDir,
+		"--digest-configmap=" + DigestCMName(mosb.Name),
+		"--digest-configmap-namespace=" + opts.Namespace,
+		"--digest-configmap-labels=" + labels.Set(DigestLabels(r)).String(),
+		"--registry-certs=" + registryCertsDir,
+		// The pod tees its output into build-log-<mosb>, owned by the build; the pod's name comes from
+		// $HOSTNAME (set by the kubelet and the local pod runner alike).
+		"--build-log-configmap=" + BuildLogCMName(mosb.Name),
+		"--machineosbuild=" + mosb.Name,
+		"--machineosbuild-uid=" + string(mosb.UID),
+	}
+	mounts := []corev1.VolumeMount{
+		{Name: "containerfile", MountPath: containerfileDir},
+		{Name: "machineconfig", MountPath: machineConfigDir},
+		{Name: "base-image-pull-creds", MountPath: basePullDir},
+		{Name: "final-image-push-creds", MountPath: pushDir},
+		{Name: "build-storage", MountPath: cacheDir},
+		{Name: "registry-certs", MountPath: registryCertsDir},
+	}
+	volumes := []corev1.Volume{
+		{Name: "containerfile", VolumeSource: configMapVolume(ContainerfileCMName(mosb.Name))},
+		{Name: "machineconfig", VolumeSource: configMapVolume(MachineConfigCMName(mosb.Name))},
+		{Name: "base-image-pull-creds", VolumeSource: secretVolume(BaseSecretName(mosb.Name))},
+		{Name: "final-image-push-creds", VolumeSource: secretVolume(FinalSecretName(mosb.Name))},
+		{Name: "build-storage", VolumeSource: cache},
+		{Name: "registry-certs", VolumeSource: configMapVolume(RegistryCertsCMName(mosb.Name))},
+	}
+	for _, rm := range r.RunMounts {
+		args = append(args, rm.arg())
+		mounts = append(mounts, corev1.VolumeMount{Name: rm.Volume, MountPath: rm.podPath(), ReadOnly: true})
+		volumes = append(volumes, rm.volume())
+	}
 	return &batchv1.Job{
 		ObjectMeta: meta,
 		Spec: batchv1.JobSpec{
@@ -203,47 +248,17 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 					ServiceAccountName:            ServiceAccount,
 					TerminationGracePeriodSeconds: ptr.To[int64](10),
 					Containers: []corev1.Container{{
-						Name:            "image-build",
-						Image:           opts.Image,
-						ImagePullPolicy: corev1.PullIfNotPresent,
-						Command:         []string{"imagemode-builder", "build"},
-						Args: []string{
-							"--containerfile=" + containerfileDir + "/" + ContainerfileKey,
-							"--machineconfig=" + machineConfigDir + "/" + MachineConfigKey,
-							"--base-pull-authfile=" + basePullDir + "/" + authFileName,
-							"--push-authfile=" + pushDir + "/" + authFileName,
-							"--tag=" + string(mosb.Spec.RenderedImagePushSpec),
-							"--storage-root=" + cacheDir,
-							"--digest-configmap=" + DigestCMName(mosb.Name),
-							"--digest-configmap-namespace=" + opts.Namespace,
-							"--digest-configmap-labels=" + labels.Set(DigestLabels(r)).String(),
-							"--registry-certs=" + registryCertsDir,
-							// The pod tees its output into build-log-<mosb>, owned by the build; the pod's
-							// name comes from $HOSTNAME (set by the kubelet and the local pod runner alike).
-							"--build-log-configmap=" + BuildLogCMName(mosb.Name),
-							"--machineosbuild=" + mosb.Name,
-							"--machineosbuild-uid=" + string(mosb.UID),
-						},
+						Name:                     "image-build",
+						Image:                    opts.Image,
+						ImagePullPolicy:          corev1.PullIfNotPresent,
+						Command:                  []string{"imagemode-builder", "build"},
+						Args:                     args,
 						Env:                      env,
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 						SecurityContext:          &corev1.SecurityContext{Privileged: ptr.To(true)},
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: "containerfile", MountPath: containerfileDir},
-							{Name: "machineconfig", MountPath: machineConfigDir},
-							{Name: "base-image-pull-creds", MountPath: basePullDir},
-							{Name: "final-image-push-creds", MountPath: pushDir},
-							{Name: "build-storage", MountPath: cacheDir},
-							{Name: "registry-certs", MountPath: registryCertsDir},
-						},
+						VolumeMounts:             mounts,
 					}},
-					Volumes: []corev1.Volume{
-						{Name: "containerfile", VolumeSource: configMapVolume(ContainerfileCMName(mosb.Name))},
-						{Name: "machineconfig", VolumeSource: configMapVolume(MachineConfigCMName(mosb.Name))},
-						{Name: "base-image-pull-creds", VolumeSource: secretVolume(BaseSecretName(mosb.Name))},
-						{Name: "final-image-push-creds", VolumeSource: secretVolume(FinalSecretName(mosb.Name))},
-						{Name: "build-storage", VolumeSource: cache},
-						{Name: "registry-certs", VolumeSource: configMapVolume(RegistryCertsCMName(mosb.Name))},
-					},
+					Volumes: volumes,
 				},
 			},
 		},

@@ -18,7 +18,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -128,7 +130,9 @@ func (r *Runner) start(ctx context.Context, pod *corev1.Pod) (ctrl.Result, error
 	volumes := filepath.Join(dir, "volumes")
 	if err := r.materialize(ctx, pod, volumes); err != nil {
 		if errors.Is(err, errVolumeNotReady) {
-			return ctrl.Result{RequeueAfter: time.Second}, nil // as the kubelet: wait for the ConfigMap/Secret
+			// As the kubelet: wait for the ConfigMap/Secret (its watch starts the pod when it appears; this
+			// is the fallback).
+			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
 		return ctrl.Result{}, r.terminate(ctx, pod, 128, "CreateContainerConfigError", err.Error())
 	}
@@ -298,13 +302,15 @@ func (r *Runner) ensureNode(ctx context.Context) error {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: r.Opts.NodeName, Labels: map[string]string{
 		"kubernetes.io/hostname": r.Opts.NodeName, "kubernetes.io/os": "linux", "imagemode.io/local-pod-runner": "",
 	}}}
-	if err := r.Client.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
+	// Create fills node from the server's answer; only an existing node (a restarted runner) is read.
+	if err := r.Client.Create(ctx, node); apierrors.IsAlreadyExists(err) {
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
+			return err
+		}
+	} else if err != nil {
 		return fmt.Errorf("creating runner node %s: %w", r.Opts.NodeName, err)
 	}
 	now := metav1.Now()
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
-		return err
-	}
 	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "PodRunnerReady",
 		Message: "the local pod runner runs pods as processes", LastHeartbeatTime: now, LastTransitionTime: now}}
 	if err := r.Client.Status().Update(ctx, node); err != nil {
@@ -336,10 +342,52 @@ func (r *Runner) SetupWithManager(mgr ctrl.Manager) error {
 	chosen := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.Opts.Namespace && (r.Opts.Selector == nil || r.Opts.Selector.Matches(labels.Set(o.GetLabels())))
 	})
+	// ConfigMaps and Secrets are watched as a kubelet watches its pods' volume sources: a pod waiting for
+	// one starts as soon as it appears, and the first pod does not wait for the cache to fill.
+	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Opts.Namespace })
+	// The Node is registered when the runner starts, as a kubelet does, not when the first pod comes.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if err := r.ensureNode(ctx); err != nil {
+			log.FromContext(ctx).Error(err, "registering the runner's node (retried with the first pod)")
+		}
+		return nil
+	})); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("local-pod-runner").
 		For(&corev1.Pod{}, builder.WithPredicates(chosen)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.podsWaitingFor), builder.WithPredicates(inNamespace)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.podsWaitingFor), builder.WithPredicates(inNamespace)).
 		Complete(r)
+}
+
+// podsWaitingFor maps a ConfigMap or Secret to the pending pods of the runner that use it as a volume.
+func (r *Runner) podsWaitingFor(ctx context.Context, obj client.Object) []reconcile.Request {
+	var pods corev1.PodList
+	opts := []client.ListOption{client.InNamespace(obj.GetNamespace())}
+	if r.Opts.Selector != nil {
+		opts = append(opts, client.MatchingLabelsSelector{Selector: r.Opts.Selector})
+	}
+	if err := r.Client.List(ctx, &pods, opts...); err != nil {
+		log.FromContext(ctx).Error(err, "listing pods waiting for a volume")
+		return nil
+	}
+	_, secret := obj.(*corev1.Secret)
+	var out []reconcile.Request
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodPending && p.Status.Phase != "" {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if (secret && v.Secret != nil && v.Secret.SecretName == obj.GetName()) ||
+				(!secret && v.ConfigMap != nil && v.ConfigMap.Name == obj.GetName()) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+				break
+			}
+		}
+	}
+	return out
 }
 
 func podConditions(ready bool, now metav1.Time) []corev1.PodCondition {
