@@ -6,8 +6,10 @@
 // run and returns what to do, with no I/O: Diff compares two rendered configs (files, units, core user,
 // kernel arguments and type, extensions, FIPS, OS image) with sorted output; Actions turns a diff and the
 // cluster's node disruption policies into an ordered, de-duplicated list of post-change actions, and
-// NeedsDrain says whether they need a drain; KargsArgs builds the `rpm-ostree kargs` arguments; ParseStatus
-// reads `rpm-ostree status --json`. The executor performs a plan through narrow interfaces, each faked in
+// NeedsDrain says whether they need a drain; KargsArgs builds the `rpm-ostree kargs` arguments;
+// PackageChanges the rpm-ostree package changes (kernel override, extension packages) of a classic pool's
+// kernel type and extensions, and VerifyPackages checks a deployment carries them; ParseStatus reads
+// `rpm-ostree status --json`. The executor performs a plan through narrow interfaces, each faked in
 // tests: a Root through which every host file is written (symlinks resolved inside it, atomic writes,
 // backups of the files configs replace), a CommandRunner (ctx first), an OSUpdater (rpm-ostree), Systemd, a
 // NodeClient (annotations, MachineConfigNode) and a Clock.

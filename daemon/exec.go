@@ -184,6 +184,34 @@ func (r *RpmOstree) Kargs(ctx context.Context, args []string) error {
 	return nil
 }
 
+// OverrideKernel runs `rpm-ostree override remove <remove…> --install <pkg>…`.
+func (r *RpmOstree) OverrideKernel(ctx context.Context, remove, install []string) error {
+	return r.changePackages(ctx, PackageChange{Op: PackageOverrideRemove, Base: remove, Install: install})
+}
+
+// ResetKernel runs `rpm-ostree override reset <reset…> --uninstall <pkg>…`.
+func (r *RpmOstree) ResetKernel(ctx context.Context, reset, uninstall []string) error {
+	return r.changePackages(ctx, PackageChange{Op: PackageOverrideReset, Base: reset, Uninstall: uninstall})
+}
+
+// UpdatePackages runs `rpm-ostree update --install <pkg>… --uninstall <pkg>…`; no packages is a no-op.
+func (r *RpmOstree) UpdatePackages(ctx context.Context, install, uninstall []string) error {
+	if len(install) == 0 && len(uninstall) == 0 {
+		return nil
+	}
+	return r.changePackages(ctx, PackageChange{Op: PackageUpdate, Install: install, Uninstall: uninstall})
+}
+
+func (r *RpmOstree) changePackages(ctx context.Context, c PackageChange) error {
+	if c.Op != PackageUpdate && len(c.Base) == 0 {
+		return fmt.Errorf("running %s: no base packages", c)
+	}
+	if _, err := r.run(ctx, c.Argv()...); err != nil {
+		return fmt.Errorf("changing packages: %w", err)
+	}
+	return nil
+}
+
 // KernelArgs runs `rpm-ostree kargs` and splits its output.
 func (r *RpmOstree) KernelArgs(ctx context.Context) ([]string, error) {
 	out, err := r.run(ctx, "kargs")

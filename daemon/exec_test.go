@@ -92,6 +92,28 @@ func TestRpmOstreeCommands(t *testing.T) {
 			},
 			wantArgv: [][]string{{"rpm-ostree", "kargs"}},
 		},
+		{
+			name: "override kernel",
+			call: func(r *RpmOstree) error {
+				return r.OverrideKernel(ctx, []string{"kernel", "kernel-core"}, []string{"kernel-rt-core", "kernel-rt-kvm"})
+			},
+			wantArgv: [][]string{{"rpm-ostree", "override", "remove", "kernel", "kernel-core", "--install", "kernel-rt-core", "--install", "kernel-rt-kvm"}},
+		},
+		{
+			name: "reset kernel",
+			call: func(r *RpmOstree) error {
+				return r.ResetKernel(ctx, []string{"kernel", "kernel-core"}, []string{"kernel-64k-core"})
+			},
+			wantArgv: [][]string{{"rpm-ostree", "override", "reset", "kernel", "kernel-core", "--uninstall", "kernel-64k-core"}},
+		},
+		{
+			name: "update packages",
+			call: func(r *RpmOstree) error {
+				return r.UpdatePackages(ctx, []string{"sysstat", "usbguard"}, []string{"libreswan"})
+			},
+			wantArgv: [][]string{{"rpm-ostree", "update", "--install", "sysstat", "--install", "usbguard", "--uninstall", "libreswan"}},
+		},
+		{name: "no packages", call: func(r *RpmOstree) error { return r.UpdatePackages(ctx, nil, nil) }},
 		{name: "cleanup pending", call: func(r *RpmOstree) error { return r.CleanupPending(ctx) }, wantArgv: [][]string{{"rpm-ostree", "cleanup", "-p"}}},
 		{name: "cleanup rollback", call: func(r *RpmOstree) error { return r.CleanupRollback(ctx) }, wantArgv: [][]string{{"rpm-ostree", "cleanup", "-r"}}},
 	}

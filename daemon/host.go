@@ -25,6 +25,16 @@ type OSUpdater interface {
 	// Kargs changes the kernel arguments of the next boot's deployment (staging one if none is): args are
 	// KargsArgs' `--delete-if-present=…`/`--append=…` arguments of `rpm-ostree kargs`.
 	Kargs(ctx context.Context, args []string) error
+	// OverrideKernel removes the base packages remove from the next boot's deployment and installs the
+	// packages install in their place, staging one if none is: `rpm-ostree override remove <remove…>
+	// --install <pkg>…`.
+	OverrideKernel(ctx context.Context, remove, install []string) error
+	// ResetKernel restores the removed base packages reset in the next boot's deployment and uninstalls the
+	// packages uninstall, staging one if none is: `rpm-ostree override reset <reset…> --uninstall <pkg>…`.
+	ResetKernel(ctx context.Context, reset, uninstall []string) error
+	// UpdatePackages layers the packages install onto the next boot's deployment and unlayers the packages
+	// uninstall, staging one if none is: `rpm-ostree update --install <pkg>… --uninstall <pkg>…`.
+	UpdatePackages(ctx context.Context, install, uninstall []string) error
 	// KernelArgs returns the kernel arguments of the deployment the next boot uses (`rpm-ostree kargs`).
 	KernelArgs(ctx context.Context) ([]string, error)
 	// CleanupPending removes a staged deployment (`rpm-ostree cleanup -p`); none staged is not an error.

@@ -323,13 +323,10 @@ func (a *Agent) policies(ctx context.Context) (opv1.NodeDisruptionPolicyClusterS
 }
 
 // applyOS stages the OS change: a rebase to the new image when the booted (or staged) one differs, then
-// the kernel argument change.
+// the kernel argument change and, in a classic pool, the kernel type and extensions (package changes).
 func (a *Agent) applyOS(ctx context.Context, oldMC, newMC *mcfgv1.MachineConfig, diff *daemon.ConfigDiff, f Facts) error {
 	if !diff.OSChanged() && !f.Force {
 		return nil
-	}
-	if f.Desired.Image == "" && (diff.KernelType || diff.Extensions) {
-		return fmt.Errorf("config %s changes the kernel type or extensions, which this host applies only through a layered image (MachineOSConfig)", newMC.Name)
 	}
 	osu := a.opts.Host.OS()
 	if err := osu.CleanupPending(ctx); err != nil {
@@ -366,6 +363,10 @@ func (a *Agent) applyOS(ctx context.Context, oldMC, newMC *mcfgv1.MachineConfig,
 				return fmt.Errorf("changing kernel arguments: %w", err)
 			}
 		}
+	}
+	// A layered pool's image carries its kernel and extensions; a classic pool layers packages.
+	if f.Desired.Image == "" && (diff.KernelType || diff.Extensions || f.Force) {
+		return applyPackages(ctx, osu, oldMC, newMC)
 	}
 	return nil
 }

@@ -4,7 +4,8 @@
 // host's on-disk record (/etc/machine-config-daemon/currentconfig and currentimage, the truth after a reboot
 // or an etcd restore) and its update journal, lets the pure Decide pick one step, performs it through the
 // narrow host interfaces of package daemon, and returns. The steps are: plan and apply an update (files,
-// units, core user, then the OS: rebase to the layered image and kernel arguments, then the on-disk record),
+// units, core user, then the OS: rebase to the layered image, kernel arguments and, in a classic pool, the
+// kernel type and extensions as rpm-ostree package changes, then the on-disk record),
 // after requesting a drain when the node disruption policies need one; queue the reboot the update owes, or
 // perform its rebootless actions; finish after the reboot (check the booted image, write the config's files
 // again); ask for the uncordon; validate the host and report Done, or Degraded with the drift.

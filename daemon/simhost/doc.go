@@ -8,6 +8,8 @@
 // promotes the staged deployment: its /usr replaces the root's /usr (directories swapped by rename), its
 // /etc is merged into the root's /etc the ostree way (local changes kept), /var is left alone and /run is
 // cleared. So a file a user's Containerfile added to the image is visible on the node after the reboot.
+// Package changes (kernel overrides, layered extensions) are recorded on the deployments and reported by
+// Status as rpm-ostree does, but do not change the tree.
 //
 // Layout of a host directory:
 //

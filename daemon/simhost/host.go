@@ -129,6 +129,7 @@ func (h *Host) PendingReboot() (reason string, ok bool) {
 
 // Calls returns the host commands run so far, argv-like: "systemctl restart crio.service",
 // "rpm-ostree rebase --experimental ostree-unverified-registry:<image>", "rpm-ostree kargs --append=x",
+// "rpm-ostree override remove kernel … --install kernel-rt-core …", "rpm-ostree update --install usbguard",
 // "reboot: <reason>".
 func (h *Host) Calls() []string {
 	s, err := h.read()

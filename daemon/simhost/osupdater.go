@@ -62,11 +62,19 @@ func statusJSON(s *state) ([]byte, error) {
 			ContainerImageReference:       imageReference(d.Image),
 			ContainerImageReferenceDigest: d.Digest,
 			BaseCommitMeta:                meta,
-			RequestedPackages:             []string{}, RequestedBaseRemovals: []string{}, Packages: []string{},
+			RequestedPackages:             nonNil(d.Packages), RequestedBaseRemovals: nonNil(d.BaseRemovals), Packages: []string{},
 			BaseRemovals: []string{},
 		})
 	}
 	return json.MarshalIndent(doc, "", "  ")
+}
+
+// nonNil returns s, or an empty list for nil (rpm-ostree prints [] rather than null).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // imageReference is the ostree image reference rpm-ostree records for a rebase to pullSpec.
@@ -101,8 +109,9 @@ func parseDigested(pullSpec string) (reference.Canonical, error) {
 
 // Rebase stages a deployment of pullSpec (repo@sha256:…): the image is pulled with the host's auth file
 // authFile ("" for none) and the CAs under /etc/containers/certs.d of the root, and unpacked. It replaces a
-// staged deployment; kernel arguments come from the booted deployment. Rebasing to the booted image with
-// nothing staged, or to the staged image, changes nothing. A failed pull changes nothing either.
+// staged deployment; kernel arguments and package requests come from the booted deployment. Rebasing to
+// the booted image with nothing staged, or to the staged image, changes nothing. A failed pull changes
+// nothing either.
 func (o *osUpdater) Rebase(ctx context.Context, pullSpec, authFile string) error {
 	ref, err := parseDigested(pullSpec)
 	if err != nil {
@@ -123,13 +132,16 @@ func (o *osUpdater) Rebase(ctx context.Context, pullSpec, authFile string) error
 			return fmt.Errorf("rpm-ostree rebase to %s: %w", pullSpec, err)
 		}
 		kargs := slices.Clone(o.h.opts.Kargs)
+		var pkgs, removals []string
 		if s.Booted != nil {
 			kargs = slices.Clone(s.Booted.Kargs)
+			pkgs, removals = slices.Clone(s.Booted.Packages), slices.Clone(s.Booted.BaseRemovals)
 		}
 		s.Staged = nil
 		sum := sha256.Sum256([]byte(ref.Digest().String()))
 		d := &deployment{Checksum: hex.EncodeToString(sum[:]), Image: pullSpec, Digest: ref.Digest().String(),
-			Version: meta.Version, Content: name, Kargs: kargs, Timestamp: time.Now().Unix()}
+			Version: meta.Version, Content: name, Kargs: kargs, Timestamp: time.Now().Unix(),
+			Packages: pkgs, BaseRemovals: removals}
 		d.Serial = s.nextSerial(d.Checksum)
 		d.ID = fmt.Sprintf("%s-%s.%d", osName, d.Checksum, d.Serial)
 		s.Staged = d

@@ -29,6 +29,9 @@ type deployment struct {
 	Content   string   `json:"content"`
 	Kargs     []string `json:"kargs"`
 	Timestamp int64    `json:"timestamp"`
+	// Packages are the layered packages requested, sorted; BaseRemovals the base packages removed.
+	Packages     []string `json:"packages,omitempty"`
+	BaseRemovals []string `json:"baseRemovals,omitempty"`
 }
 
 func (d *deployment) clone() *deployment {
@@ -37,6 +40,7 @@ func (d *deployment) clone() *deployment {
 	}
 	c := *d
 	c.Kargs = slices.Clone(d.Kargs)
+	c.Packages, c.BaseRemovals = slices.Clone(d.Packages), slices.Clone(d.BaseRemovals)
 	return &c
 }
 

@@ -152,7 +152,8 @@ func stateIs(state string) func(*corev1.Node) bool {
 // render/rollout/drain controllers), one simulated node per scenario, in pools that keep the scenarios
 // apart: the agent's refusals and recoveries (failed write, unreconcilable config, unmanaged path, force
 // file), the drain handshake with a retarget while waiting, MachineConfigNode conditions and mcd_* metrics,
-// registries.conf changes (Special), and the layered pool (image, layer-only change, leaving it).
+// registries.conf changes (Special), the layered pool (image, layer-only change, leaving it), and a classic
+// pool's kernel type and extensions.
 func TestAgentScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test (skipped with -short)")
@@ -168,6 +169,7 @@ func TestAgentScenarios(t *testing.T) {
 		{"DrainHandshake", testDrainHandshake},
 		{"RegistriesSpecial", testRegistriesSpecial},
 		{"LayeredPool", testLayeredPool},
+		{"KernelExtensions", testKernelExtensions},
 	} {
 		if !t.Run(sc.name, func(t *testing.T) { sc.run(t, ctx, env) }) {
 			return
