@@ -7,4 +7,7 @@
 //
 // The image is written reproducibly (fixed timestamps, sorted entries) as an OCI layout in a per-machine
 // cache keyed by its inputs, and pushed to a registry with containers/image preserving its digest.
+//
+// Options.PayloadMB adds a second layer of incompressible, reproducible files so a base weighs like a real
+// OS image (1–2 GB) where its size matters, as in the build service's benchmark.
 package testimages

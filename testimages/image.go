@@ -46,6 +46,10 @@ type Options struct {
 	Version string
 	// CacheDir holds built OCI layouts; DefaultCacheDir() when empty.
 	CacheDir string
+	// PayloadMB, when > 0, adds a second layer of that many MiB of incompressible but reproducible files
+	// under /usr/share/imagemode-payload/ (32 files), so the base weighs like a real OS image (RHCOS is
+	// 1–2 GB) in pulls and pushes. With 0 the image is the small default one, unchanged.
+	PayloadMB int
 }
 
 // Layout is a base image written as an OCI image layout directory.
@@ -74,7 +78,7 @@ func DefaultCacheDir() string {
 }
 
 // BuildLayout returns the base image as an OCI layout, building it into the cache when no layout for the
-// same inputs (busybox binary, embedded rootfs, version, generation) is there yet.
+// same inputs (busybox binary, embedded rootfs, version, generation, payload size) is there yet.
 func BuildLayout(opts Options) (*Layout, error) {
 	if opts.Version == "" {
 		opts.Version = DefaultVersion
@@ -94,7 +98,13 @@ func BuildLayout(opts Options) (*Layout, error) {
 	if err := writeTar(&layer, entries); err != nil {
 		return nil, err
 	}
+	if opts.PayloadMB < 0 {
+		return nil, fmt.Errorf("testimages: PayloadMB %d is negative", opts.PayloadMB)
+	}
 	key := sha256.Sum256(append([]byte(generation+"\x00"+opts.Version+"\x00"+runtime.GOARCH+"\x00"), layer.Bytes()...))
+	if opts.PayloadMB > 0 { // the default image keeps its key, so existing caches stay valid
+		key = sha256.Sum256(append(key[:], fmt.Sprintf("\x00payload %s %d", payloadGeneration, opts.PayloadMB)...))
+	}
 	dir := filepath.Join(opts.CacheDir, "base-"+hex.EncodeToString(key[:])[:16])
 	if dgst, err := readLayoutDigest(dir); err == nil {
 		return &Layout{Dir: dir, ManifestDigest: dgst}, nil
@@ -107,7 +117,7 @@ func BuildLayout(opts Options) (*Layout, error) {
 		return nil, fmt.Errorf("creating temporary layout directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	dgst, err := writeLayout(tmp, layer.Bytes(), opts.Version)
+	dgst, err := writeLayout(tmp, layer.Bytes(), opts.Version, opts.PayloadMB)
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +131,13 @@ func BuildLayout(opts Options) (*Layout, error) {
 	return &Layout{Dir: dir, ManifestDigest: dgst}, nil
 }
 
-// writeLayout writes an OCI layout with one image (tag "latest") whose single layer is the gzipped tar.
-func writeLayout(dir string, tarball []byte, version string) (digest.Digest, error) {
+// writeLayout writes an OCI layout with one image (tag "latest") whose first layer is the gzipped tar and,
+// when payloadMB > 0, whose second layer is the payload.
+func writeLayout(dir string, tarball []byte, version string, payloadMB int) (digest.Digest, error) {
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		return "", err
+	}
 	var gz bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 	if err != nil {
@@ -148,6 +163,17 @@ func writeLayout(dir string, tarball []byte, version string) (digest.Digest, err
 		RootFS:  imgspecv1.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(tarball)}},
 		History: []imgspecv1.History{{Created: &created, CreatedBy: "imagemode testimages base " + version}},
 	}
+	layers := []imgspecv1.Descriptor{descriptor(imgspecv1.MediaTypeImageLayerGzip, gz.Bytes())}
+	if payloadMB > 0 {
+		p, err := writePayloadLayer(blobs, payloadMB)
+		if err != nil {
+			return "", err
+		}
+		config.RootFS.DiffIDs = append(config.RootFS.DiffIDs, p.diffID)
+		config.History = append(config.History, imgspecv1.History{Created: &created,
+			CreatedBy: fmt.Sprintf("imagemode testimages payload %d MiB", payloadMB)})
+		layers = append(layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayerGzip, Digest: p.digest, Size: p.size})
+	}
 	configRaw, err := json.Marshal(config)
 	if err != nil {
 		return "", err
@@ -156,7 +182,7 @@ func writeLayout(dir string, tarball []byte, version string) (digest.Digest, err
 		Versioned: imgspec.Versioned{SchemaVersion: 2},
 		MediaType: imgspecv1.MediaTypeImageManifest,
 		Config:    descriptor(imgspecv1.MediaTypeImageConfig, configRaw),
-		Layers:    []imgspecv1.Descriptor{descriptor(imgspecv1.MediaTypeImageLayerGzip, gz.Bytes())},
+		Layers:    layers,
 	}
 	manRaw, err := json.Marshal(man)
 	if err != nil {
@@ -168,10 +194,6 @@ func writeLayout(dir string, tarball []byte, version string) (digest.Digest, err
 		Manifests: []imgspecv1.Descriptor{manDesc}}
 	indexRaw, err := json.Marshal(index)
 	if err != nil {
-		return "", err
-	}
-	blobs := filepath.Join(dir, "blobs", "sha256")
-	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		return "", err
 	}
 	for _, b := range [][]byte{gz.Bytes(), configRaw, manRaw} {

@@ -4,12 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -119,4 +121,57 @@ func layerEntries(t *testing.T, l *Layout) map[string]*tar.Header {
 		out[filepath.Clean(h.Name)] = h
 	}
 	return out
+}
+
+// TestPayloadIsReproducible: a payload base is reproducible across caches, its size changes the image,
+// the default image is untouched by it, and the payload is a second layer of incompressible files.
+func TestPayloadIsReproducible(t *testing.T) {
+	plain, err := BuildLayout(Options{CacheDir: t.TempDir()})
+	require.NoError(t, err)
+	a, err := BuildLayout(Options{CacheDir: t.TempDir(), PayloadMB: 2})
+	require.NoError(t, err)
+	b, err := BuildLayout(Options{CacheDir: t.TempDir(), PayloadMB: 2})
+	require.NoError(t, err)
+	assert.Equal(t, a.ManifestDigest, b.ManifestDigest, "the same payload size must give the same image")
+	assert.NotEqual(t, plain.ManifestDigest, a.ManifestDigest, "a payload must change the image")
+	other, err := BuildLayout(Options{CacheDir: t.TempDir(), PayloadMB: 3})
+	require.NoError(t, err)
+	assert.NotEqual(t, a.ManifestDigest, other.ManifestDigest, "another payload size must give another image")
+	_, err = BuildLayout(Options{CacheDir: t.TempDir(), PayloadMB: -1})
+	assert.Error(t, err)
+
+	raw, err := os.ReadFile(filepath.Join(a.Dir, "blobs", "sha256", a.ManifestDigest.Encoded()))
+	require.NoError(t, err)
+	var man imgspecv1.Manifest
+	require.NoError(t, json.Unmarshal(raw, &man))
+	require.Len(t, man.Layers, 2)
+	plainRaw, err := os.ReadFile(filepath.Join(plain.Dir, "blobs", "sha256", plain.ManifestDigest.Encoded()))
+	require.NoError(t, err)
+	var plainMan imgspecv1.Manifest
+	require.NoError(t, json.Unmarshal(plainRaw, &plainMan))
+	assert.Equal(t, plainMan.Layers[0], man.Layers[0], "the base layer is the default one")
+	assert.Greater(t, man.Layers[1].Size, int64(2<<20), "the payload must not compress")
+
+	blob, err := os.ReadFile(filepath.Join(a.Dir, "blobs", "sha256", man.Layers[1].Digest.Encoded()))
+	require.NoError(t, err)
+	assert.Equal(t, man.Layers[1].Digest, digest.FromBytes(blob))
+	zr, err := gzip.NewReader(bytes.NewReader(blob))
+	require.NoError(t, err)
+	tr := tar.NewReader(zr)
+	var files int
+	var total int64
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if h.Typeflag == tar.TypeReg {
+			assert.Equal(t, PayloadDir, filepath.Dir(h.Name))
+			files++
+			total += h.Size
+		}
+	}
+	assert.Equal(t, 32, files)
+	assert.Equal(t, int64(2<<20), total)
 }
