@@ -308,11 +308,17 @@ func (e *Env) noneChange(ctx context.Context, out interface{ Write([]byte) (int,
 	for _, n := range e.Nodes {
 		reboots[n.Name()] = n.Reboots()
 	}
-	pool := &mcfgv1.MachineConfigPool{}
-	if err := e.ControlPlane.Client.Get(ctx, client.ObjectKey{Name: LayeredPool}, pool); err != nil {
-		return err
+	// The configs the two pools render before the change; both must move to a new one.
+	before := map[string]string{}
+	pools := map[string]*mcfgv1.MachineConfigPool{}
+	for _, name := range []string{wellknown.WorkerPool, LayeredPool} {
+		p := &mcfgv1.MachineConfigPool{}
+		if err := e.ControlPlane.Client.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
+			return err
+		}
+		before[name], pools[name] = p.Spec.Configuration.Name, p
 	}
-	before := pool.Spec.Configuration.Name
+	pool := pools[LayeredPool]
 	mc := fmt.Sprintf(`apiVersion: machineconfiguration.openshift.io/v1
 kind: MachineConfig
 metadata:
@@ -333,19 +339,21 @@ spec:
 	if err := e.show(ctx, out, "apply", "-f", "-", []byte(mc)); err != nil {
 		return err
 	}
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, stepTimeout, true, func(ctx context.Context) (bool, error) {
-		err := e.ControlPlane.Client.Get(ctx, client.ObjectKey{Name: LayeredPool}, pool)
-		return err == nil && pool.Spec.Configuration.Name != before, err
-	})
-	if err != nil {
-		return fmt.Errorf("pool %s never rendered the new config: %w", LayeredPool, err)
+	for name, p := range pools {
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, stepTimeout, true, func(ctx context.Context) (bool, error) {
+			err := e.ControlPlane.Client.Get(ctx, client.ObjectKey{Name: name}, p)
+			return err == nil && p.Spec.Configuration.Name != before[name], err
+		})
+		if err != nil {
+			return fmt.Errorf("pool %s never rendered the new config: %w", name, err)
+		}
 	}
 	for _, n := range []string{"worker-0", LayeredNode} {
-		prefix := "rendered-" + wellknown.WorkerPool + "-"
+		target := pools[wellknown.WorkerPool].Spec.Configuration.Name
 		if n == LayeredNode {
-			prefix = pool.Spec.Configuration.Name
+			target = pool.Spec.Configuration.Name
 		}
-		if _, err := e.waitNodeDone(ctx, n, prefix); err != nil {
+		if _, err := e.waitNodeDone(ctx, n, target); err != nil {
 			return err
 		}
 		data, err := os.ReadFile(e.Node(n).Host.Root().HostPath(NoneFile))
