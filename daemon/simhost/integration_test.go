@@ -1,7 +1,6 @@
 package simhost
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imagemode/imagemode/builder/buildah"
+	"github.com/imagemode/imagemode/builder/buildah/buildahtest"
 	"github.com/imagemode/imagemode/registry/localregistry"
 	"github.com/imagemode/imagemode/testimages"
 )
@@ -197,29 +197,5 @@ func TestProvisionRebaseBootAgainstRegistry(t *testing.T) {
 // buildLayered builds layeredContainerfile on base with buildah and pushes it, returning repo@digest.
 func buildLayered(ctx context.Context, t *testing.T, reg *localregistry.Registry, base string) string {
 	t.Helper()
-	sys := reg.SystemContext()
-	ctxDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(ctxDir, "Containerfile"), []byte("FROM "+base+"\n"+layeredContainerfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	store, err := buildah.OpenStore(buildah.StoreOptions{Root: filepath.Join(t.TempDir(), "storage")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := buildah.CloseStore(store); err != nil {
-			t.Errorf("closing store: %v", err)
-		}
-	})
-	var log bytes.Buffer
-	id, err := buildah.Build(ctx, store, buildah.BuildOptions{ContextDir: ctxDir, Containerfile: "Containerfile",
-		Tag: "localhost/simhost:test", SystemContext: sys, Output: &log})
-	if err != nil {
-		t.Fatalf("build: %v\n%s", err, log.String())
-	}
-	dgst, err := buildah.Push(ctx, store, id, reg.Ref("os/layered", ":v1"), sys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reg.Ref("os/layered", "@"+dgst.String())
+	return buildahtest.BuildAndPush(ctx, t, reg.SystemContext(), "FROM "+base+"\n"+layeredContainerfile, reg.Ref("os/layered", ":v1"))
 }

@@ -1,10 +1,7 @@
 package simnode_test
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +12,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/imagemode/imagemode/builder/buildah"
+	"github.com/imagemode/imagemode/builder/buildah/buildahtest"
 	"github.com/imagemode/imagemode/internal/localenv"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
@@ -130,33 +127,9 @@ func testLayeredPool(t *testing.T, ctx context.Context, env *localenv.Env) {
 // returning its repo@digest.
 func buildLayeredImage(ctx context.Context, t *testing.T, env *localenv.Env) string {
 	t.Helper()
-	sys := env.Registry.SystemContext()
-	dir := t.TempDir()
 	containerfile := "FROM " + env.BaseImage + "\nRUN echo layered > " + layeredFile +
 		" && echo shipped > /etc/layered-ship.cf && ostree container commit\n"
-	if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(containerfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	store, err := buildah.OpenStore(buildah.StoreOptions{Root: filepath.Join(t.TempDir(), "storage")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := buildah.CloseStore(store); err != nil {
-			t.Errorf("closing store: %v", err)
-		}
-	})
-	var log bytes.Buffer
-	id, err := buildah.Build(ctx, store, buildah.BuildOptions{ContextDir: dir, Containerfile: "Containerfile",
-		Tag: "localhost/simnode-layered:test", SystemContext: sys, Output: &log})
-	if err != nil {
-		t.Fatalf("build: %v\n%s", err, log.String())
-	}
-	dgst, err := buildah.Push(ctx, store, id, env.Registry.Ref("os/layered", ":v1"), sys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env.Registry.Ref("os/layered", "@"+dgst.String())
+	return buildahtest.BuildAndPush(ctx, t, env.Registry.SystemContext(), containerfile, env.Registry.Ref("os/layered", ":v1"))
 }
 
 // publishBuild records what the build service would after a successful build of config for mosc: a
