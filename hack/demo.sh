@@ -19,5 +19,6 @@ fi
 KUBEBUILDER_ASSETS=$(hack/setup-kube-assets.sh)
 export KUBEBUILDER_ASSETS
 mkdir -p bin
-go build -o bin/imagemode-local ./cmd/imagemode-local
+# Stripped: build pods run this binary, and each RUN step copies the running binary once.
+go build -ldflags "-s -w" -o bin/imagemode-local ./cmd/imagemode-local
 exec bin/imagemode-local demo "$@"
