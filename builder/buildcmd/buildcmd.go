@@ -23,6 +23,8 @@ import (
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/spf13/cobra"
 	imagetypes "go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -167,7 +169,15 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 	// The blob info cache (which registry blobs are which local layers, compressed) persists with the layer
 	// cache, so a push skips the layers the registry already has instead of compressing them again.
 	blobCache := filepath.Join(o.StorageRoot, "imagemode-blob-info-cache")
-	store, err := buildah.OpenStore(buildah.StoreOptions{Root: o.StorageRoot, RunRoot: filepath.Join(work, "run")})
+	// One build at a time uses the layer cache: builds running at the same time on the node (each with its own
+	// run root) would otherwise unmount and remove each other's layers. A build that finds the cache busy
+	// builds without it; the lock goes with the process, even when it is killed.
+	unlock, err := lockCache(o.StorageRoot)
+	var store storage.Store
+	if err == nil {
+		defer unlock()
+		store, err = buildah.OpenStore(buildah.StoreOptions{Root: o.StorageRoot, RunRoot: filepath.Join(work, "run")})
+	}
 	if err == nil {
 		if err := os.MkdirAll(blobCache, 0o700); err != nil {
 			blobCache = work
@@ -299,4 +309,27 @@ func recordDigest(ctx context.Context, o Options, digest string) error {
 		}
 	}
 	return nil
+}
+
+// errCacheBusy reports a layer cache another build is using.
+var errCacheBusy = errors.New("another build is using it")
+
+// lockCache takes the layer cache at root for this process (an exclusive flock on a file in it, released
+// when the process ends however it ends), or returns errCacheBusy at once.
+func lockCache(root string) (func(), error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(root, ".imagemode-build.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, errCacheBusy
+		}
+		return nil, err
+	}
+	return func() { f.Close() }, nil
 }
