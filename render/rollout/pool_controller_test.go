@@ -103,7 +103,8 @@ func TestRolloutOnAPIServer(t *testing.T) {
 			targeted, done, _, tainted, err = rolloutState(ctx, c, cur)
 			require.NoError(t, err)
 			require.LessOrEqual(t, len(targeted), 2, "maxUnavailable 2 exceeded: %v", targeted)
-			return len(targeted) == 2 && len(done) == 2*i, nil
+			// The taints follow the targeting in their own writes: wait for both to settle.
+			return len(targeted) == 2 && len(done) == 2*i && len(tainted) == 10-2*(i+1), nil
 		})
 		assert.Subset(t, batch, targeted, "batch %d: zone order", i)
 		assert.Len(t, tainted, 10-2*(i+1), "every node not yet targeting the config is tainted, and only those")
