@@ -126,8 +126,13 @@ func TestEntitlementsAndConflicts(t *testing.T) {
 	assert.Contains(t, job.Annotations, jobs.HasEtcPkiEntitlementAnnotation)
 	assert.Contains(t, job.Annotations, jobs.HasEtcYumReposDAnnotation)
 	assert.NotContains(t, job.Annotations, jobs.HasEtcPkiRpmGpgAnnotation, "no etc-pki-rpm-gpg secret")
+	// The Job and its ConfigMaps are created together (the pod waits for its ConfigMaps): wait for it.
 	cm := &corev1.ConfigMap{}
-	require.NoError(t, e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: jobs.ContainerfileCMName(job.Labels[wellknown.MachineOSBuildLabel])}, cm))
+	cmKey := types.NamespacedName{Namespace: ns, Name: jobs.ContainerfileCMName(job.Labels[wellknown.MachineOSBuildLabel])}
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := e.c.Get(ctx, cmKey, cm)
+		return err == nil, client.IgnoreNotFound(err)
+	}), "the build's Containerfile ConfigMap")
 	assert.Contains(t, cm.Annotations, jobs.HasEtcPkiEntitlementAnnotation)
 
 	built := waitBuild(ctx, t, e.c, machineos.StateSucceeded)
