@@ -1,14 +1,14 @@
 package layering
 
 import (
+	"github.com/imagemode/imagemode/internal/golden"
+
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,8 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const testOSImage = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:3f1c7e0f2b5a4d6e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e"
 
@@ -92,23 +90,10 @@ func TestComposeGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bc, err := Compose(tc.in)
 			require.NoError(t, err)
-			golden(t, tc.name+".Containerfile", bc.Containerfile)
-			golden(t, tc.name+".context", []byte(listing(bc.Files)))
+			golden.Check(t, tc.name+".Containerfile", bc.Containerfile)
+			golden.Check(t, tc.name+".context", []byte(listing(bc.Files)))
 		})
 	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(p, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(p)
-	require.NoError(t, err, "run go test ./layering/ -run %s -update to create it", t.Name())
-	assert.Equal(t, string(want), string(got), "%s differs (go test ./layering/ -run %s -update rewrites it)", p, t.Name())
 }
 
 // TestComposeContent checks what the golden listing does not show: decoded contents, the owners and modes

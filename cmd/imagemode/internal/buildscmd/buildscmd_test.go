@@ -1,12 +1,11 @@
 package buildscmd
 
 import (
+	"github.com/imagemode/imagemode/internal/golden"
+
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,19 +26,6 @@ import (
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/internal/wellknown"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run with -update to create %s", path)
-	assert.Equal(t, string(want), got)
-}
 
 const ns = wellknown.MCONamespace
 
@@ -177,10 +163,10 @@ func TestBuildsOnAPIServer(t *testing.T) {
 	t.Run("list", func(t *testing.T) {
 		r := run(ctx, cs, now, "list")
 		require.NoError(t, r.err)
-		golden(t, "list.txt", r.stdout)
+		golden.Check(t, "list.txt", r.stdout)
 		r = run(ctx, cs, now, "list", "--mosc", "infra")
 		require.NoError(t, r.err)
-		golden(t, "list-infra.txt", r.stdout)
+		golden.Check(t, "list-infra.txt", r.stdout)
 
 		r = run(ctx, cs, now, "list", "-o", "json")
 		require.NoError(t, r.err)
@@ -198,10 +184,10 @@ func TestBuildsOnAPIServer(t *testing.T) {
 	t.Run("describe", func(t *testing.T) {
 		r := run(ctx, cs, now, "describe", running.Name)
 		require.NoError(t, r.err)
-		golden(t, "describe-running.txt", relativeTimes(r.stdout, running))
+		golden.Check(t, "describe-running.txt", relativeTimes(r.stdout, running))
 		r = run(ctx, cs, now, "describe", failed.Name)
 		require.NoError(t, r.err)
-		golden(t, "describe-failed.txt", relativeTimes(r.stdout, failed))
+		golden.Check(t, "describe-failed.txt", relativeTimes(r.stdout, failed))
 
 		r = run(ctx, cs, now, "describe", running.Name, "-o", "json")
 		require.NoError(t, r.err)

@@ -1,7 +1,8 @@
 package plancmd
 
 import (
-	"flag"
+	"github.com/imagemode/imagemode/internal/golden"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,8 +27,6 @@ import (
 	"github.com/imagemode/imagemode/render/registries"
 	"github.com/imagemode/imagemode/render/renderer"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files and the snapshot folder in testdata/")
 
 // clusterDir is the snapshot the offline tests plan against; fixtureObjects writes it with -update.
 const clusterDir = "testdata/cluster"
@@ -178,7 +177,7 @@ func fixtureFiles(t *testing.T) map[string][]byte {
 // TestClusterSnapshotUpToDate keeps testdata/cluster equal to fixtureObjects (rewritten with -update).
 func TestClusterSnapshotUpToDate(t *testing.T) {
 	want := fixtureFiles(t)
-	if *update {
+	if *golden.Update {
 		require.NoError(t, os.RemoveAll(clusterDir))
 		require.NoError(t, os.MkdirAll(clusterDir, 0o755))
 		for name, raw := range want {

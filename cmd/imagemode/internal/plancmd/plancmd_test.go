@@ -1,6 +1,8 @@
 package plancmd
 
 import (
+	"github.com/imagemode/imagemode/internal/golden"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -14,17 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run with -update to create %s", path)
-	assert.Equal(t, string(want), got)
-}
 
 // run runs `plan` with args; live mode is not available (offline tests only).
 func run(t *testing.T, stdin string, args ...string) (string, error) {
@@ -104,7 +95,7 @@ func TestPlanOfflineGolden(t *testing.T) {
 		t.Run(tc.golden, func(t *testing.T) {
 			out, err := run(t, "", append(tc.args, "--offline", clusterDir)...)
 			require.NoError(t, err)
-			golden(t, tc.golden, out)
+			golden.Check(t, tc.golden, out)
 		})
 	}
 }
@@ -226,5 +217,5 @@ func TestPlanBadInput(t *testing.T) {
 		_, err := run(t, tc.stdin, "-f", "-", "--offline", clusterDir)
 		require.EqualError(t, err, tc.want)
 	}
-	golden(t, "bad-input.golden", b.String())
+	golden.Check(t, "bad-input.golden", b.String())
 }

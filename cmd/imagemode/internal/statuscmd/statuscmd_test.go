@@ -1,12 +1,11 @@
 package statuscmd
 
 import (
+	"github.com/imagemode/imagemode/internal/golden"
+
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,19 +23,6 @@ import (
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/internal/wellknown"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run with -update to create %s", path)
-	assert.Equal(t, string(want), got)
-}
 
 var (
 	digest     = strings.Repeat("0123456789abcdef", 4)
@@ -165,14 +151,14 @@ func TestStatusOnAPIServer(t *testing.T) {
 	// An empty cluster says so.
 	out, _, err := run(ctx, cs, time.Now())
 	require.NoError(t, err)
-	golden(t, "empty.txt", out)
+	golden.Check(t, "empty.txt", out)
 
 	newest := createFixture(ctx, t, cp.Client)
 	now := newest.Add(3*time.Hour + 10*time.Second) // every AGE reads 3h
 
 	out, _, err = run(ctx, cs, now)
 	require.NoError(t, err)
-	golden(t, "status.txt", out)
+	golden.Check(t, "status.txt", out)
 
 	out, _, err = run(ctx, cs, now, "-o", "json")
 	require.NoError(t, err)
