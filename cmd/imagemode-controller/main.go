@@ -15,7 +15,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/imagemode/imagemode/builder/jobs"
-	"github.com/imagemode/imagemode/internal/controlplane"
+	"github.com/imagemode/imagemode/internal/scheme"
 	"github.com/imagemode/imagemode/internal/version"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
@@ -47,7 +47,7 @@ func newCommand() *cobra.Command {
 				return fmt.Errorf("loading kubeconfig: %w", err)
 			}
 			mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-				Scheme:                 controlplane.NewScheme(),
+				Scheme:                 scheme.New(),
 				Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 				HealthProbeBindAddress: probeAddr,
 				LeaderElection:         leaderElect,

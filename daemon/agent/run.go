@@ -10,9 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
 	kptr "k8s.io/utils/ptr"
@@ -31,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/imagemode/imagemode/daemon"
+	"github.com/imagemode/imagemode/internal/scheme"
 )
 
 // SetupWithManager registers the agent: it reconciles its own node, and is woken by changes to
@@ -55,17 +54,11 @@ func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
 // NewManager returns a manager for one node's agent: its cache holds only that node (and the cluster-scoped
 // configs the agent reads), it serves no metrics unless metricsAddr is set, and it has no leader election.
 func NewManager(cfg *rest.Config, nodeName, metricsAddr string) (ctrl.Manager, error) {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, mcfgv1.AddToScheme, opv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, err
-		}
-	}
 	if metricsAddr == "" {
 		metricsAddr = "0"
 	}
 	return ctrl.NewManager(cfg, manager.Options{
-		Scheme:  scheme,
+		Scheme:  scheme.New(),
 		Metrics: metricsserver.Options{BindAddress: metricsAddr},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Node{}:               {Field: fields.OneTermEqualSelector("metadata.name", nodeName)},

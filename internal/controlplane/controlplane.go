@@ -19,6 +19,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/imagemode/imagemode/internal/childproc"
+	"github.com/imagemode/imagemode/internal/scheme"
 	"github.com/imagemode/imagemode/manifests"
 )
 
@@ -73,7 +74,7 @@ func New(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp := &ControlPlane{Scheme: NewScheme(), assets: assets, WorkDir: opts.WorkDir}
+	cp := &ControlPlane{Scheme: scheme.New(), assets: assets, WorkDir: opts.WorkDir}
 	if cp.WorkDir == "" {
 		if cp.WorkDir, err = os.MkdirTemp("", "imagemode-controlplane-"); err != nil {
 			return nil, fmt.Errorf("creating work directory: %w", err)

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/imagemode/imagemode/internal/controlplane"
+	"github.com/imagemode/imagemode/internal/scheme"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/render/registries"
 	"github.com/imagemode/imagemode/render/renderer"
@@ -191,7 +191,7 @@ func TestReconcile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			base := fake.NewClientBuilder().WithScheme(controlplane.NewScheme()).WithObjects(tc.objects...).Build()
+			base := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(tc.objects...).Build()
 			var writes atomic.Int32
 			rec := &recorder{}
 			r := &Reconciler{Client: countWrites(base, &writes), Recorder: rec, Version: "v1"}
@@ -227,7 +227,7 @@ func TestReconcile(t *testing.T) {
 
 // TestBuiltInPoolsMapping checks that an input event reaches every built-in pool and no custom pool.
 func TestBuiltInPoolsMapping(t *testing.T) {
-	c := fake.NewClientBuilder().WithScheme(controlplane.NewScheme()).WithObjects(
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(
 		builtInPool("master"), builtInPool("worker"), labelledPool("infra", nil)).Build()
 	r := &Reconciler{Client: c}
 	reqs := r.builtInPools(context.Background(), &configv1.ImageDigestMirrorSet{ObjectMeta: metav1.ObjectMeta{Name: "x"}})

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/kubeclient"
+	"github.com/imagemode/imagemode/internal/scheme"
 )
 
 // Clients are a command's connections to one cluster.
@@ -26,7 +27,7 @@ type Func func() (*Clients, error)
 
 // New returns the clients for a REST configuration.
 func New(cfg *rest.Config) (*Clients, error) {
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kubeclient.NewScheme()})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return nil, fmt.Errorf("creating API client for %s: %w", cfg.Host, err)
 	}

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"os"
 
-	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/imagemode/imagemode/internal/scheme"
 )
 
 // userAgent identifies imagemode's commands in the API server's logs and audit events.
@@ -40,23 +38,15 @@ func (o *Options) RESTConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// Client returns a controller-runtime client (no cache) for the options' cluster, using NewScheme.
+// Client returns a controller-runtime client (no cache) for the options' cluster, using the project's scheme (internal/scheme).
 func (o *Options) Client() (client.Client, error) {
 	cfg, err := o.RESTConfig()
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: NewScheme()})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return nil, fmt.Errorf("creating API client for %s: %w", cfg.Host, err)
 	}
 	return c, nil
-}
-
-// NewScheme returns a scheme with the core Kubernetes types and machineconfiguration.openshift.io/v1.
-func NewScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(mcfgv1.Install(s))
-	return s
 }

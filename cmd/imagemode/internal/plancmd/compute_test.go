@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/imagemode/imagemode/internal/scheme"
 	"github.com/imagemode/imagemode/internal/wellknown"
 )
 
@@ -19,7 +20,7 @@ func change(t *testing.T, del bool, objs ...client.Object) Change {
 	t.Helper()
 	c := Change{Delete: del}
 	for i, o := range objs {
-		gvks, _, err := NewScheme().ObjectKinds(o)
+		gvks, _, err := scheme.New().ObjectKinds(o)
 		require.NoError(t, err)
 		o.GetObjectKind().SetGroupVersionKind(gvks[0])
 		c.Documents = append(c.Documents, Document{Source: "test", Index: i + 1, Object: o})

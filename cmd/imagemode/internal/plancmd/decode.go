@@ -17,24 +17,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
-)
 
-// NewScheme returns the scheme plan reads with: the core types, machineconfiguration/v1, operator/v1
-// (MachineConfiguration), operator/v1alpha1 (ImageContentSourcePolicy) and config/v1 (mirror sets, Image).
-func NewScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(mcfgv1.Install(s))
-	utilruntime.Must(operatorv1.Install(s))
-	utilruntime.Must(operatorv1alpha1.Install(s))
-	utilruntime.Must(configv1.Install(s))
-	return s
-}
+	"github.com/imagemode/imagemode/internal/scheme"
+)
 
 // Kinds a change may hold.
 const (
@@ -127,7 +115,7 @@ func ParseChange(source string, r io.Reader) ([]Document, error) {
 // parse reads YAML (or JSON) documents, a List's items each counting as one. Kinds outside allowed are an
 // error, or skipped when skipOthers.
 func parse(source string, r io.Reader, allowed map[string]string, skipOthers bool) ([]Document, error) {
-	decoder := serializer.NewCodecFactory(NewScheme(), serializer.EnableStrict).UniversalDeserializer()
+	decoder := serializer.NewCodecFactory(scheme.New(), serializer.EnableStrict).UniversalDeserializer()
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
 	var docs []Document
 	index := 0

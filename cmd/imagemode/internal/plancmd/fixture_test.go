@@ -1,14 +1,14 @@
 package plancmd
 
 import (
-	"github.com/imagemode/imagemode/internal/golden"
-
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imagemode/imagemode/internal/golden"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	operatorv1alpha1 "github.com/openshift/api/operator/v1alpha1"
@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/imagemode/imagemode/internal/scheme"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
 	"github.com/imagemode/imagemode/render/containerruntime"
@@ -160,7 +161,7 @@ func fixtureObjects(t *testing.T) []client.Object {
 // fixtureFiles are fixtureObjects as the files of clusterDir: one YAML file per object.
 func fixtureFiles(t *testing.T) map[string][]byte {
 	t.Helper()
-	scheme := NewScheme()
+	scheme := scheme.New()
 	files := map[string][]byte{}
 	for _, o := range fixtureObjects(t) {
 		gvks, _, err := scheme.ObjectKinds(o)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/kubeclient"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/printers"
+	"github.com/imagemode/imagemode/internal/scheme"
 	"github.com/imagemode/imagemode/internal/version"
 )
 
@@ -21,14 +22,14 @@ import (
 type ReaderFunc func() (client.Reader, error)
 
 // ReaderFromOptions returns a ReaderFunc for the root command's connection flags, with a scheme that knows
-// every kind a plan reads (NewScheme).
+// every kind a plan reads (internal/scheme).
 func ReaderFromOptions(o *kubeclient.Options) ReaderFunc {
 	return func() (client.Reader, error) {
 		cfg, err := o.RESTConfig()
 		if err != nil {
 			return nil, err
 		}
-		c, err := client.New(cfg, client.Options{Scheme: NewScheme()})
+		c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 		if err != nil {
 			return nil, fmt.Errorf("creating API client for %s: %w", cfg.Host, err)
 		}

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
-	"github.com/imagemode/imagemode/cmd/imagemode/internal/kubeclient"
+	"github.com/imagemode/imagemode/internal/scheme"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/render/prune"
 )
@@ -181,7 +181,7 @@ func TestPruneCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := fake.NewClientBuilder().WithScheme(kubeclient.NewScheme()).WithObjects(objects()...).WithInterceptorFuncs(tt.funcs).Build()
+			c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objects()...).WithInterceptorFuncs(tt.funcs).Build()
 			r := run(t, c, tt.args...)
 			if tt.wantErr != "" {
 				require.EqualError(t, r.err, tt.wantErr)
@@ -200,7 +200,7 @@ func TestPruneCommand(t *testing.T) {
 }
 
 func TestPruneCommandReportsEveryFailure(t *testing.T) {
-	c := fake.NewClientBuilder().WithScheme(kubeclient.NewScheme()).WithObjects(objects()...).WithInterceptorFuncs(interceptor.Funcs{
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objects()...).WithInterceptorFuncs(interceptor.Funcs{
 		Delete: func(context.Context, client.WithWatch, client.Object, ...client.DeleteOption) error {
 			return apierrors.NewServiceUnavailable("down")
 		},
@@ -252,7 +252,7 @@ func TestListCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := fake.NewClientBuilder().WithScheme(kubeclient.NewScheme()).WithObjects(objects()...).Build()
+			c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objects()...).Build()
 			r := run(t, c, tt.args...)
 			if tt.wantErr != "" {
 				require.EqualError(t, r.err, tt.wantErr)
