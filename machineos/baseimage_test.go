@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 const (
@@ -53,7 +54,7 @@ func TestDecideBaseImage(t *testing.T) {
 		return n
 	}
 	built := func(base string) *mcfgv1.MachineOSBuild {
-		b := build(nameFor(base), StateSucceeded, mosc, rendered.Name)
+		b := build(nameFor(base), osbuild.StateSucceeded, mosc, rendered.Name)
 		b.Annotations[BaseImageAnnotation] = base
 		return b
 	}

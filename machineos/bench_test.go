@@ -18,11 +18,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/imagemode/imagemode/builder/buildah"
-	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/layering"
-	"github.com/imagemode/imagemode/machineos"
-	"github.com/imagemode/imagemode/render/renderer"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/testimages"
 )
 
@@ -157,7 +155,7 @@ func useHeavyBase(ctx context.Context, b *testing.B, e *env, mb int) {
 	base, err := testimages.Push(ctx, e.reg.SystemContext(), testimages.Options{PayloadMB: mb}, e.reg.Ref("openshift/rhcos", fmt.Sprintf(":payload-%d", mb)))
 	require.NoError(b, err)
 	cc := &mcfgv1.ControllerConfig{}
-	require.NoError(b, e.c.Get(ctx, types.NamespacedName{Name: renderer.ControllerConfigName}, cc))
+	require.NoError(b, e.c.Get(ctx, types.NamespacedName{Name: wellknown.ControllerConfigName}, cc))
 	cc.Spec.BaseOSContainerImage = base
 	require.NoError(b, e.c.Update(ctx, cc))
 	p := &mcfgv1.MachineConfigPool{}
@@ -182,8 +180,8 @@ func waitServiceBuild(ctx context.Context, b *testing.B, e *env, not string) str
 		var list mcfgv1.MachineOSBuildList
 		require.NoError(b, e.c.List(ctx, &list))
 		for _, m := range list.Items {
-			s := machineos.StateOf(&m)
-			if m.Name != not && s == machineos.StateSucceeded {
+			s := osbuild.StateOf(&m)
+			if m.Name != not && s == osbuild.StateSucceeded {
 				return m.Name
 			}
 			if m.Name != not && s.IsTerminal() {
@@ -199,11 +197,11 @@ func waitServiceBuild(ctx context.Context, b *testing.B, e *env, not string) str
 // buildLog is the build pod's own log of a build (its timings), indented.
 func buildLog(ctx context.Context, e *env, build string) string {
 	cm := &corev1.ConfigMap{}
-	if err := e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: jobs.BuildLogCMName(build)}, cm); err != nil {
+	if err := e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: osbuild.BuildLogCMName(build)}, cm); err != nil {
 		return "  (no build log: " + err.Error() + ")\n"
 	}
 	var b strings.Builder
-	for _, l := range strings.Split(cm.Data[jobs.BuildLogKey], "\n") {
+	for _, l := range strings.Split(cm.Data[osbuild.BuildLogKey], "\n") {
 		if l != "" && (os.Getenv("BENCH_FULL_LOG") != "" || l[0] >= '0' && l[0] <= '9') { // the builder's timed lines
 			b.WriteString("    pod: " + l + "\n")
 		}

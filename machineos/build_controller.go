@@ -25,6 +25,7 @@ import (
 	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/layering"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // Event reasons of the build service (the reference's strings).
@@ -69,20 +70,20 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	if mosb.Annotations[ReusedFromAnnotation] != "" {
 		return ctrl.Result{}, nil // no build runs: the MachineOSConfig controller records the reused image
 	}
-	state := StateOf(mosb)
+	state := osbuild.StateOf(mosb)
 	job, err := r.job(ctx, mosb)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	switch {
-	case state == StateSucceeded:
+	case state == osbuild.StateSucceeded:
 		return r.cleanUp(ctx, mosb, job)
 	case state.IsTerminal():
 		return ctrl.Result{}, nil // failed and interrupted builds keep their objects for inspection
 	case job == nil && mosb.Annotations[wellknown.JobUIDAnnotation] != "":
 		// The Job went away before the build ended: it was deleted.
-		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildInterrupted, "Build", "Job %s was deleted during the build", jobs.JobName(mosb.Name))
-		return ctrl.Result{}, r.setState(ctx, mosb, StateInterrupted, nil)
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildInterrupted, "Build", "Job %s was deleted during the build", osbuild.JobName(mosb.Name))
+		return ctrl.Result{}, r.setState(ctx, mosb, osbuild.StateInterrupted, nil)
 	case job == nil:
 		return r.start(ctx, mosb)
 	default:
@@ -94,12 +95,12 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 // deleted MachineOSBuild is deleted.
 func (r *BuildReconciler) job(ctx context.Context, mosb *mcfgv1.MachineOSBuild) (*batchv1.Job, error) {
 	job := &batchv1.Job{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: jobs.JobName(mosb.Name)}, job)
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: osbuild.JobName(mosb.Name)}, job)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading job %s: %w", jobs.JobName(mosb.Name), err)
+		return nil, fmt.Errorf("reading job %s: %w", osbuild.JobName(mosb.Name), err)
 	}
 	if !metav1.IsControlledBy(job, mosb) {
 		if job.DeletionTimestamp == nil {
@@ -130,7 +131,7 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 		// Invalid input (a Containerfile that does not parse, a config that cannot be layered) fails at once:
 		// retrying cannot help.
 		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build", "%v", err)
-		return ctrl.Result{}, r.setState(ctx, mosb, StateFailed, func(s *mcfgv1.MachineOSBuildStatus) {
+		return ctrl.Result{}, r.setState(ctx, mosb, osbuild.StateFailed, func(s *mcfgv1.MachineOSBuildStatus) {
 			s.BuildStart = ptrTime(mosb.CreationTimestamp)
 		})
 	}
@@ -183,32 +184,32 @@ func (r *BuildReconciler) follow(ctx context.Context, mosb *mcfgv1.MachineOSBuil
 	}
 	next := JobState(job)
 	digestCM := &corev1.ConfigMap{}
-	digestErr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: jobs.DigestCMName(mosb.Name)}, digestCM)
-	if next == StateBuilding && digestErr == nil && digestCM.Data[jobs.DigestKey] != "" {
+	digestErr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: osbuild.DigestCMName(mosb.Name)}, digestCM)
+	if next == osbuild.StateBuilding && digestErr == nil && digestCM.Data[osbuild.DigestKey] != "" {
 		// The build pod records the digest only once the image is pushed: the build has succeeded, even if
 		// the Job controller (which batches pod updates) has not counted it yet.
-		next = StateSucceeded
+		next = osbuild.StateSucceeded
 	}
-	if next == StateOf(mosb) || !CanTransition(StateOf(mosb), next) {
+	if next == osbuild.StateOf(mosb) || !osbuild.CanTransition(osbuild.StateOf(mosb), next) {
 		return ctrl.Result{}, nil
 	}
 	var digested string
-	if next == StateSucceeded {
+	if next == osbuild.StateSucceeded {
 		cm, err := digestCM, digestErr
-		if err != nil || cm.Data[jobs.DigestKey] == "" {
+		if err != nil || cm.Data[osbuild.DigestKey] == "" {
 			r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build",
-				"Job %s succeeded but configmap %s holds no digest (%v)", job.Name, jobs.DigestCMName(mosb.Name), err)
-			next = StateFailed
-		} else if digested, err = DigestedPullSpec(string(mosb.Spec.RenderedImagePushSpec), cm.Data[jobs.DigestKey]); err != nil {
+				"Job %s succeeded but configmap %s holds no digest (%v)", job.Name, osbuild.DigestCMName(mosb.Name), err)
+			next = osbuild.StateFailed
+		} else if digested, err = DigestedPullSpec(string(mosb.Spec.RenderedImagePushSpec), cm.Data[osbuild.DigestKey]); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	switch next {
-	case StateSucceeded:
+	case osbuild.StateSucceeded:
 		r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventBuildCompleted, "Build", "Build completed: %s", digested)
-	case StateFailed:
+	case osbuild.StateFailed:
 		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build", "Build failed after %d attempts (job %s)", job.Status.Failed, job.Name)
-	case StateInterrupted:
+	case osbuild.StateInterrupted:
 		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildInterrupted, "Build", "Job %s was deleted during the build", job.Name)
 	}
 	return ctrl.Result{}, r.setStateWithJob(ctx, mosb, next, job, func(s *mcfgv1.MachineOSBuildStatus) {
@@ -321,18 +322,18 @@ func (r *BuildReconciler) cleanUp(ctx context.Context, mosb *mcfgv1.MachineOSBui
 
 // setState writes the build's conditions for state (if the transition is allowed), buildEnd for terminal
 // states, and whatever mutate changes, in one status patch.
-func (r *BuildReconciler) setState(ctx context.Context, mosb *mcfgv1.MachineOSBuild, state State, mutate func(*mcfgv1.MachineOSBuildStatus)) error {
+func (r *BuildReconciler) setState(ctx context.Context, mosb *mcfgv1.MachineOSBuild, state osbuild.State, mutate func(*mcfgv1.MachineOSBuildStatus)) error {
 	return r.setStateWithJob(ctx, mosb, state, nil, mutate)
 }
 
 // setStateWithJob is setState for a build whose Job is known (its metrics use it).
-func (r *BuildReconciler) setStateWithJob(ctx context.Context, mosb *mcfgv1.MachineOSBuild, state State, job *batchv1.Job, mutate func(*mcfgv1.MachineOSBuildStatus)) error {
-	if !CanTransition(StateOf(mosb), state) {
+func (r *BuildReconciler) setStateWithJob(ctx context.Context, mosb *mcfgv1.MachineOSBuild, state osbuild.State, job *batchv1.Job, mutate func(*mcfgv1.MachineOSBuildStatus)) error {
+	if !osbuild.CanTransition(osbuild.StateOf(mosb), state) {
 		return nil
 	}
 	before := mosb.DeepCopy()
 	now := r.now()
-	mosb.Status.Conditions = Conditions(state, mosb.Status.Conditions, now)
+	mosb.Status.Conditions = osbuild.Conditions(state, mosb.Status.Conditions, now)
 	if mutate != nil {
 		mutate(&mosb.Status)
 	}
@@ -341,7 +342,7 @@ func (r *BuildReconciler) setStateWithJob(ctx context.Context, mosb *mcfgv1.Mach
 		if mosb.Status.BuildStart != nil {
 			start = *mosb.Status.BuildStart
 		}
-		s, e := BuildTimes(start, now)
+		s, e := osbuild.BuildTimes(start, now)
 		mosb.Status.BuildStart, mosb.Status.BuildEnd = &s, &e
 	}
 	if err := r.Client.Status().Patch(ctx, mosb, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -427,7 +428,7 @@ func (r *BuildReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // buildOfDigestConfigMap maps a build's digest ConfigMap to the build.
 func buildOfDigestConfigMap(_ context.Context, obj client.Object) []reconcile.Request {
 	name := obj.GetLabels()[wellknown.MachineOSBuildLabel]
-	if name == "" || obj.GetName() != jobs.DigestCMName(name) {
+	if name == "" || obj.GetName() != osbuild.DigestCMName(name) {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}

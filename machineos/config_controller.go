@@ -22,8 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/render/poolstatus"
 )
 
@@ -115,7 +115,7 @@ func (r *ConfigReconciler) observe(ctx context.Context, mosc *mcfgv1.MachineOSCo
 			continue
 		}
 		in.Builds = append(in.Builds, b)
-		if b.Name == mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation] {
+		if b.Name == osbuild.CurrentName(mosc) {
 			rendered := &mcfgv1.MachineConfig{}
 			if ok, err := getOptional(ctx, r.Client, b.Spec.MachineConfig.Name, rendered); err != nil {
 				return in, err
@@ -137,7 +137,7 @@ func (r *ConfigReconciler) imageGone(ctx context.Context, in ConfigInputs, d Dec
 	switch {
 	case d.Action == ActionReuse:
 		build = d.ReuseFrom.Name
-	case d.CurrentBuild == in.MOSC.Annotations[wellknown.CurrentMachineOSBuildAnnotation] && d.Image == string(in.MOSC.Status.CurrentImagePullSpec):
+	case d.CurrentBuild == osbuild.CurrentName(in.MOSC) && d.Image == string(in.MOSC.Status.CurrentImagePullSpec):
 		return "", nil // already the current image: nothing new to check
 	}
 	ok, err := r.Images.ImageExists(ctx, in.MOSC, d.Image)
@@ -176,12 +176,12 @@ func (r *ConfigReconciler) act(ctx context.Context, in ConfigInputs, d Decision)
 		} else if err != nil {
 			return fmt.Errorf("creating machineosbuild %s: %w", mosb.Name, err)
 		}
-		if d.Action == ActionReuse && StateOf(mosb) == StateInitial {
+		if d.Action == ActionReuse && osbuild.StateOf(mosb) == osbuild.StateInitial {
 			before := mosb.DeepCopy()
 			now := metav1.NewTime(r.Clock.Now())
-			mosb.Status.Conditions = Conditions(StateSucceeded, nil, now)
+			mosb.Status.Conditions = osbuild.Conditions(osbuild.StateSucceeded, nil, now)
 			mosb.Status.DigestedImagePushSpec = d.ReuseFrom.Status.DigestedImagePushSpec
-			start, end := BuildTimes(mosb.CreationTimestamp, now)
+			start, end := osbuild.BuildTimes(mosb.CreationTimestamp, now)
 			mosb.Status.BuildStart, mosb.Status.BuildEnd = &start, &end
 			if err := r.Client.Status().Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
 				return fmt.Errorf("recording the reused image on machineosbuild %s: %w", mosb.Name, err)
@@ -238,7 +238,7 @@ func (r *ConfigReconciler) deleteBuild(ctx context.Context, name string) error {
 	if err := r.Client.Delete(ctx, mosb); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting machineosbuild %s: %w", name, err)
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: jobs.DigestCMName(name)}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: osbuild.DigestCMName(name)}}
 	if err := r.Client.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting configmap %s: %w", cm.Name, err)
 	}

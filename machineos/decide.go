@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // Annotations this project adds to MachineOSBuilds (beyond the reference's).
@@ -157,7 +158,7 @@ func Decide(in ConfigInputs) Decision {
 		d.Ready = condition(metav1.ConditionFalse, ReasonImageMissing, fmt.Sprintf("the image of %s (%s) is gone from the registry; rebuilding", name, target.Status.DigestedImagePushSpec))
 		return d
 	case target == nil:
-		current := builds[mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation]]
+		current := builds[osbuild.CurrentName(mosc)]
 		if !rebuild && current != nil && !in.MissingImages[current.Name] && canReuse(current, in.CurrentRendered, in.Rendered, mosc, base) {
 			d.Action, d.ReuseFrom = ActionReuse, current
 			d.Image = string(current.Status.DigestedImagePushSpec)
@@ -178,22 +179,22 @@ func Decide(in ConfigInputs) Decision {
 	}
 
 	d.CurrentBuild = name
-	if from := builds[target.Annotations[ReusedFromAnnotation]]; from != nil && StateOf(target) == StateInitial && StateOf(from) == StateSucceeded {
+	if from := builds[target.Annotations[ReusedFromAnnotation]]; from != nil && osbuild.StateOf(target) == osbuild.StateInitial && osbuild.StateOf(from) == osbuild.StateSucceeded {
 		// A reuse whose status was not recorded yet (interrupted between creation and status): finish it.
 		d.Action, d.ReuseFrom, d.Image = ActionReuse, from, string(from.Status.DigestedImagePushSpec)
 		d.Ready = condition(metav1.ConditionTrue, ReasonBuilt, fmt.Sprintf("image %s reused for %s: only files or units changed", d.Image, in.Rendered.Name))
 		d.PoolCondition = poolCondition(corev1.ConditionFalse, ReasonBuildSuccess, "")
 		return d
 	}
-	switch state := StateOf(target); state {
-	case StateSucceeded:
+	switch state := osbuild.StateOf(target); state {
+	case osbuild.StateSucceeded:
 		d.Image = string(target.Status.DigestedImagePushSpec)
 		d.DeleteStale = staleBuilds(in.Builds, name)
 		d.Ready = condition(metav1.ConditionTrue, ReasonBuilt, fmt.Sprintf("image %s built by %s", d.Image, name))
 		d.PoolCondition = poolCondition(corev1.ConditionFalse, ReasonBuildSuccess, "")
-	case StateFailed, StateInterrupted:
+	case osbuild.StateFailed, osbuild.StateInterrupted:
 		reason := ReasonBuildFailed
-		if state == StateInterrupted {
+		if state == osbuild.StateInterrupted {
 			reason = ReasonBuildInterrupted
 		}
 		msg := fmt.Sprintf("Failed to build OS image for pool %s (MachineOSBuild: %s): %s", pool, name, conditionSummary(target, state))
@@ -225,7 +226,7 @@ func RequiresRebuild(old, new *mcfgv1.MachineConfig) bool {
 // canReuse: the current build succeeded for the same MachineOSConfig spec and base image, and the config
 // change does not touch the image.
 func canReuse(current *mcfgv1.MachineOSBuild, currentRendered, rendered *mcfgv1.MachineConfig, mosc *mcfgv1.MachineOSConfig, base string) bool {
-	return current != nil && current.DeletionTimestamp == nil && StateOf(current) == StateSucceeded &&
+	return current != nil && current.DeletionTimestamp == nil && osbuild.StateOf(current) == osbuild.StateSucceeded &&
 		current.Status.DigestedImagePushSpec != "" && currentRendered != nil &&
 		current.Annotations[SpecHashAnnotation] == SpecHash(mosc.Spec) && !RequiresRebuild(currentRendered, rendered) &&
 		sameBase(current, rendered, base)
@@ -264,7 +265,7 @@ func baseImageOf(in ConfigInputs) (string, metav1.Condition) {
 	msg := fmt.Sprintf("resolving the base image %s of %s: %s", url, in.Rendered.Name, in.BaseImageError)
 	var current *mcfgv1.MachineOSBuild
 	for _, b := range in.Builds {
-		if b.Name == in.MOSC.Annotations[wellknown.CurrentMachineOSBuildAnnotation] {
+		if b.Name == osbuild.CurrentName(in.MOSC) {
 			current = b
 		}
 	}
@@ -279,7 +280,7 @@ func baseImageOf(in ConfigInputs) (string, metav1.Condition) {
 func staleBuilds(builds []*mcfgv1.MachineOSBuild, keep string) []string {
 	var out []string
 	for _, b := range builds {
-		if b.Name != keep && b.DeletionTimestamp == nil && StateOf(b) != StateSucceeded {
+		if b.Name != keep && b.DeletionTimestamp == nil && osbuild.StateOf(b) != osbuild.StateSucceeded {
 			out = append(out, b.Name)
 		}
 	}
@@ -318,7 +319,7 @@ func poolCondition(status corev1.ConditionStatus, reason, msg string) *mcfgv1.Ma
 }
 
 // conditionSummary is "<reason>: <message>" of the build's True condition.
-func conditionSummary(b *mcfgv1.MachineOSBuild, s State) string {
+func conditionSummary(b *mcfgv1.MachineOSBuild, s osbuild.State) string {
 	for _, c := range b.Status.Conditions {
 		if c.Type == string(s) {
 			return c.Reason + ": " + c.Message
@@ -327,8 +328,8 @@ func conditionSummary(b *mcfgv1.MachineOSBuild, s State) string {
 	return string(s)
 }
 
-func stateWord(s State) string {
-	if s == StateInitial {
+func stateWord(s osbuild.State) string {
+	if s == osbuild.StateInitial {
 		return "pending"
 	}
 	return string(s)

@@ -12,15 +12,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
-func build(name string, state State, mosc *mcfgv1.MachineOSConfig, rendered string) *mcfgv1.MachineOSBuild {
+func build(name string, state osbuild.State, mosc *mcfgv1.MachineOSConfig, rendered string) *mcfgv1.MachineOSBuild {
 	b := &mcfgv1.MachineOSBuild{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{SpecHashAnnotation: SpecHash(mosc.Spec)}},
 		Spec: mcfgv1.MachineOSBuildSpec{MachineConfig: mcfgv1.MachineConfigReference{Name: rendered}}}
-	if state != StateInitial {
-		b.Status.Conditions = Conditions(state, nil, metav1.Now())
+	if state != osbuild.StateInitial {
+		b.Status.Conditions = osbuild.Conditions(state, nil, metav1.Now())
 	}
-	if state == StateSucceeded {
+	if state == osbuild.StateSucceeded {
 		b.Status.DigestedImagePushSpec = "registry.example.com/os/image@sha256:aaa"
 	}
 	return b
@@ -41,7 +42,7 @@ func TestDecide(t *testing.T) {
 		return m
 	}
 	oldRendered := renderedMC("rendered-layered-image-old", rendered.Spec.OSImageURL, `{"old":1}`)
-	oldBuild := build("layered-image-old", StateSucceeded, mosc, oldRendered.Name)
+	oldBuild := build("layered-image-old", osbuild.StateSucceeded, mosc, oldRendered.Name)
 	current := withAnnotation(wellknown.CurrentMachineOSBuildAnnotation, oldBuild.Name)
 
 	tests := []struct {
@@ -63,13 +64,13 @@ func TestDecide(t *testing.T) {
 		{name: "first build", in: ConfigInputs{MOSC: mosc, Pool: pool, Rendered: rendered}, wantAction: ActionCreate,
 			wantReason: ReasonBuildPending, wantPool: corev1.ConditionFalse},
 		{name: "build running, failed earlier build cleaned up", in: ConfigInputs{MOSC: mosc, Pool: pool, Rendered: rendered,
-			Builds: []*mcfgv1.MachineOSBuild{build(name, StateBuilding, mosc, rendered.Name), build("layered-image-failed", StateFailed, mosc, "x")}},
+			Builds: []*mcfgv1.MachineOSBuild{build(name, osbuild.StateBuilding, mosc, rendered.Name), build("layered-image-failed", osbuild.StateFailed, mosc, "x")}},
 			wantReason: ReasonBuilding, wantStale: []string{"layered-image-failed"}, wantPool: corev1.ConditionFalse},
 		{name: "build succeeded: image published", in: ConfigInputs{MOSC: mosc, Pool: pool, Rendered: rendered,
-			Builds: []*mcfgv1.MachineOSBuild{build(name, StateSucceeded, mosc, rendered.Name)}},
+			Builds: []*mcfgv1.MachineOSBuild{build(name, osbuild.StateSucceeded, mosc, rendered.Name)}},
 			wantReason: ReasonBuilt, wantImage: "registry.example.com/os/image@sha256:aaa", wantPool: corev1.ConditionFalse},
 		{name: "build failed: pool degraded", in: ConfigInputs{MOSC: mosc, Pool: pool, Rendered: rendered,
-			Builds: []*mcfgv1.MachineOSBuild{build(name, StateFailed, mosc, rendered.Name)}},
+			Builds: []*mcfgv1.MachineOSBuild{build(name, osbuild.StateFailed, mosc, rendered.Name)}},
 			wantReason: ReasonBuildFailed, wantPool: corev1.ConditionTrue},
 		{name: "files-only change reuses the current image", in: ConfigInputs{MOSC: current, Pool: pool, Rendered: rendered,
 			Builds: []*mcfgv1.MachineOSBuild{oldBuild}, CurrentRendered: oldRendered},
@@ -78,16 +79,16 @@ func TestDecide(t *testing.T) {
 			Builds: []*mcfgv1.MachineOSBuild{oldBuild}, CurrentRendered: renderedMC(oldRendered.Name, "other@sha256:1", "")},
 			wantAction: ActionCreate, wantReason: ReasonBuildPending, wantPool: corev1.ConditionFalse},
 		{name: "a reuse interrupted before its status is finished", in: ConfigInputs{MOSC: current, Pool: pool, Rendered: rendered,
-			Builds: []*mcfgv1.MachineOSBuild{oldBuild, reuseOf(build(name, StateInitial, mosc, rendered.Name), oldBuild.Name)}, CurrentRendered: oldRendered},
+			Builds: []*mcfgv1.MachineOSBuild{oldBuild, reuseOf(build(name, osbuild.StateInitial, mosc, rendered.Name), oldBuild.Name)}, CurrentRendered: oldRendered},
 			wantAction: ActionReuse, wantReason: ReasonBuilt, wantImage: "registry.example.com/os/image@sha256:aaa", wantPool: corev1.ConditionFalse},
 		{name: "an earlier build adopted again whose image is gone is built again", in: ConfigInputs{MOSC: mosc, Pool: pool, Rendered: rendered,
-			Builds: []*mcfgv1.MachineOSBuild{build(name, StateSucceeded, mosc, rendered.Name)}, MissingImages: map[string]bool{name: true}},
+			Builds: []*mcfgv1.MachineOSBuild{build(name, osbuild.StateSucceeded, mosc, rendered.Name)}, MissingImages: map[string]bool{name: true}},
 			wantAction: ActionDelete, wantReason: ReasonImageMissing},
 		{name: "files-only change whose image is gone builds", in: ConfigInputs{MOSC: current, Pool: pool, Rendered: rendered,
 			Builds: []*mcfgv1.MachineOSBuild{oldBuild}, CurrentRendered: oldRendered, MissingImages: map[string]bool{oldBuild.Name: true}},
 			wantAction: ActionCreate, wantReason: ReasonBuildPending, wantPool: corev1.ConditionFalse},
 		{name: "rebuild annotation deletes the build", in: ConfigInputs{MOSC: withAnnotation(wellknown.RebuildAnnotation, ""), Pool: pool, Rendered: rendered,
-			Builds: []*mcfgv1.MachineOSBuild{build(name, StateSucceeded, mosc, rendered.Name)}},
+			Builds: []*mcfgv1.MachineOSBuild{build(name, osbuild.StateSucceeded, mosc, rendered.Name)}},
 			wantAction: ActionDelete, wantReason: ReasonRebuildRequested},
 		{name: "rebuild annotation, build gone: created again, annotation removed", in: ConfigInputs{MOSC: withAnnotation(wellknown.RebuildAnnotation, ""), Pool: pool, Rendered: rendered},
 			wantAction: ActionCreate, wantReason: ReasonBuildPending, wantRemove: true, wantPool: corev1.ConditionFalse},

@@ -3,7 +3,8 @@
 // follow their builds, record the pushed image's digest and hand it to the rollout — matching the
 // observable contract of OpenShift's on-cluster layering (names, labels, annotations, conditions).
 //
-// The decisions are pure functions: BuildName (naming.go), the build state machine (state.go), and what a
+// The decisions are pure functions: BuildName (naming.go), the build state machine (package osbuild, which
+// every other reader of builds shares), the Job-to-state mapping (jobstate.go), and what a
 // MachineOSConfig needs next; the reconcilers only observe, call them and apply the result.
 //
 // A base OS image given by tag (the rendered osImageURL) is resolved to its digest with the base image pull

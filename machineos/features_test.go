@@ -24,6 +24,7 @@ import (
 	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/testimages"
 )
 
@@ -40,7 +41,7 @@ func TestBaseImageTagMoves(t *testing.T) {
 	tag := e.reg.Ref("openshift/rhcos", ":moving")
 	require.NoError(t, e.c.Create(ctx, docsMOSC(e.reg.Ref("openshift/os-image", ":latest"), "FROM configs AS final\nRUN cp /etc/os-release /usr/share/base-os-release\n")))
 
-	first := waitBuild(ctx, t, e.c, machineos.StateSucceeded)
+	first := waitBuild(ctx, t, e.c, osbuild.StateSucceeded)
 	assert.Equal(t, e.base, first.Annotations[machineos.BaseImageAnnotation], "the tag's digest is pinned")
 	files := imageFiles(ctx, t, sys, string(first.Status.DigestedImagePushSpec), "usr/share/base-os-release")
 	assert.Contains(t, files["usr/share/base-os-release"], testimages.DefaultVersion)
@@ -50,7 +51,7 @@ func TestBaseImageTagMoves(t *testing.T) {
 	v2, err := testimages.Push(ctx, sys, testimages.Options{Version: "9.9.test-v2"}, tag)
 	require.NoError(t, err)
 	require.NotEqual(t, e.base, v2)
-	second := waitBuildOther(ctx, t, e.c, first.Name, machineos.StateSucceeded)
+	second := waitBuildOther(ctx, t, e.c, first.Name, osbuild.StateSucceeded)
 	assert.Equal(t, v2, second.Annotations[machineos.BaseImageAnnotation])
 	files = imageFiles(ctx, t, sys, string(second.Status.DigestedImagePushSpec), "usr/share/base-os-release")
 	assert.Contains(t, files["usr/share/base-os-release"], "9.9.test-v2")
@@ -128,14 +129,14 @@ func TestEntitlementsAndConflicts(t *testing.T) {
 	assert.NotContains(t, job.Annotations, jobs.HasEtcPkiRpmGpgAnnotation, "no etc-pki-rpm-gpg secret")
 	// The Job and its ConfigMaps are created together (the pod waits for its ConfigMaps): wait for it.
 	cm := &corev1.ConfigMap{}
-	cmKey := types.NamespacedName{Namespace: ns, Name: jobs.ContainerfileCMName(job.Labels[wellknown.MachineOSBuildLabel])}
+	cmKey := types.NamespacedName{Namespace: ns, Name: osbuild.ContainerfileCMName(job.Labels[wellknown.MachineOSBuildLabel])}
 	require.NoError(t, wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		err := e.c.Get(ctx, cmKey, cm)
 		return err == nil, client.IgnoreNotFound(err)
 	}), "the build's Containerfile ConfigMap")
 	assert.Contains(t, cm.Annotations, jobs.HasEtcPkiEntitlementAnnotation)
 
-	built := waitBuild(ctx, t, e.c, machineos.StateSucceeded)
+	built := waitBuild(ctx, t, e.c, osbuild.StateSucceeded)
 	assert.Equal(t, "layered-image", built.Labels[wellknown.MachineOSConfigLabel])
 	files := imageFiles(ctx, t, e.reg.SystemContext(), string(built.Status.DigestedImagePushSpec), "usr/share/test/", "etc/pki/entitlement/", "etc/yum.repos.d/")
 	sum := sha256.Sum256([]byte(entitlement))

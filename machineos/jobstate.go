@@ -5,6 +5,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // JobState maps a build Job to the build's state, as the reference does:
@@ -13,27 +14,27 @@ import (
 //   - a Job with a success is Succeeded, unless the Job says it Failed (then Failed) or is not done yet;
 //   - more failed pods than the back-off limit allows, or a Failed condition, is Failed;
 //   - otherwise (running, or between retries) it is Building.
-func JobState(job *batchv1.Job) State {
+func JobState(job *batchv1.Job) osbuild.State {
 	st := job.Status
 	failedCond := hasCondition(job, batchv1.JobFailed)
 	switch {
 	case job.DeletionTimestamp != nil && st.Succeeded == 0 && st.Failed <= jobs.BackoffLimit:
-		return StateInterrupted
+		return osbuild.StateInterrupted
 	case st.Succeeded > 0:
 		switch {
 		case failedCond:
-			return StateFailed
+			return osbuild.StateFailed
 		case len(st.Conditions) == 0 || hasCondition(job, batchv1.JobComplete):
-			return StateSucceeded
+			return osbuild.StateSucceeded
 		default:
-			return StateBuilding
+			return osbuild.StateBuilding
 		}
 	case st.Failed > jobs.BackoffLimit || failedCond:
-		return StateFailed
+		return osbuild.StateFailed
 	case st.Active == 0 && st.Failed == 0 && st.UncountedTerminatedPods == nil && ptrValue(st.Ready) == 0:
-		return StatePrepared
+		return osbuild.StatePrepared
 	default:
-		return StateBuilding
+		return osbuild.StateBuilding
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // Metrics are the build service's Prometheus metrics, with the reference's names and labels.
@@ -80,11 +81,11 @@ func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error)
 }
 
 // metricState is a state's label value.
-func metricState(s State) string {
+func metricState(s osbuild.State) string {
 	switch s {
-	case StateInitial:
+	case osbuild.StateInitial:
 		return "none"
-	case StatePrepared:
+	case osbuild.StatePrepared:
 		return "pending"
 	default:
 		return strings.ToLower(string(s))
@@ -92,7 +93,7 @@ func metricState(s State) string {
 }
 
 // record updates the metrics for a build that reached state (job may be nil).
-func (m *Metrics) record(mosb *mcfgv1.MachineOSBuild, state State, job *batchv1.Job) {
+func (m *Metrics) record(mosb *mcfgv1.MachineOSBuild, state osbuild.State, job *batchv1.Job) {
 	if m == nil {
 		return
 	}
@@ -104,7 +105,7 @@ func (m *Metrics) record(mosb *mcfgv1.MachineOSBuild, state State, job *batchv1.
 		}
 		m.BuildState.WithLabelValues(pool, s).Set(v)
 	}
-	if state == StateBuilding && job != nil && job.Status.StartTime != nil {
+	if state == osbuild.StateBuilding && job != nil && job.Status.StartTime != nil {
 		m.QueueDuration.WithLabelValues(pool).Observe(job.Status.StartTime.Sub(mosb.CreationTimestamp.Time).Seconds())
 	}
 	if !state.IsTerminal() {

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 func TestMetrics(t *testing.T) {
@@ -29,7 +30,7 @@ func TestMetrics(t *testing.T) {
 	started := metav1.NewTime(created.Add(7 * time.Second))
 	job := &batchv1.Job{Status: batchv1.JobStatus{StartTime: &started}}
 
-	m.record(mosb, StateBuilding, job)
+	m.record(mosb, osbuild.StateBuilding, job)
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.BuildState.WithLabelValues("p", "building")))
 	assert.Equal(t, 0.0, testutil.ToFloat64(m.BuildState.WithLabelValues("p", "succeeded")))
 	assert.Equal(t, 1, testutil.CollectAndCount(m.QueueDuration))
@@ -37,7 +38,7 @@ func TestMetrics(t *testing.T) {
 	end := metav1.NewTime(created.Add(90 * time.Second))
 	mosb.Status.BuildStart, mosb.Status.BuildEnd = &created, &end
 	job.Status.Failed = 2
-	m.record(mosb, StateSucceeded, job)
+	m.record(mosb, osbuild.StateSucceeded, job)
 	assert.Equal(t, 0.0, testutil.ToFloat64(m.BuildState.WithLabelValues("p", "building")), "one-hot")
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.BuildState.WithLabelValues("p", "succeeded")))
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.BuildTotal.WithLabelValues("p", "succeeded")))
@@ -45,5 +46,5 @@ func TestMetrics(t *testing.T) {
 	assert.Equal(t, 1, testutil.CollectAndCount(m.BuildDuration))
 
 	var nilMetrics *Metrics
-	nilMetrics.record(mosb, StateFailed, nil) // a reconciler without metrics records nothing
+	nilMetrics.record(mosb, osbuild.StateFailed, nil) // a reconciler without metrics records nothing
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/registry"
 	"github.com/imagemode/imagemode/registry/localregistry"
 	"github.com/imagemode/imagemode/render"
@@ -92,7 +93,7 @@ func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
 	opts := machineos.Options{
 		Jobs:                 jobs.Options{Namespace: wellknown.MCONamespace, Image: "imagemode:test", CacheHostPath: "/var/lib/imagemode/build-cache"},
-		ControllerConfigName: renderer.ControllerConfigName,
+		ControllerConfigName: wellknown.ControllerConfigName,
 	}
 	if e.opts.service != nil {
 		e.opts.service(&opts)
@@ -191,7 +192,7 @@ func TestBuildService(t *testing.T) {
 			"RUN test \"$(cat /etc/imagemode/role)\" = worker && test -x /usr/bin/cowsay && test -f /etc/machine-config-daemon/currentconfig\n")
 	require.NoError(t, e.c.Create(ctx, mosc))
 
-	first := waitBuild(ctx, t, e.c, machineos.StateSucceeded)
+	first := waitBuild(ctx, t, e.c, osbuild.StateSucceeded)
 	assert.Regexp(t, `^layered-image-[0-9a-f]{32}$`, first.Name)
 	digested := string(first.Status.DigestedImagePushSpec)
 	assert.Regexp(t, `^127\.0\.0\.1:\d+/openshift/os-image@sha256:[0-9a-f]{64}$`, digested)
@@ -214,7 +215,7 @@ func TestBuildService(t *testing.T) {
 
 	// A files-only MachineConfig for the pool: a new rendered config, a new build name, no build.
 	require.NoError(t, e.c.Create(ctx, mc("10-layered-file", "layered-image", "/etc/imagemode/extra", "x")))
-	reused := waitBuildOther(ctx, t, e.c, first.Name, machineos.StateSucceeded)
+	reused := waitBuildOther(ctx, t, e.c, first.Name, osbuild.StateSucceeded)
 	assert.Equal(t, first.Name, reused.Annotations[machineos.ReusedFromAnnotation])
 	assert.Equal(t, digested, string(reused.Status.DigestedImagePushSpec))
 	err = e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: "build-" + reused.Name}, &batchv1.Job{})
@@ -230,7 +231,7 @@ func TestBuildService(t *testing.T) {
 		if err := e.c.Get(ctx, types.NamespacedName{Name: reused.Name}, b); err != nil {
 			return false, client.IgnoreNotFound(err)
 		}
-		return b.UID != reused.UID && machineos.StateOf(b) == machineos.StateSucceeded && b.Annotations[machineos.ReusedFromAnnotation] == "", nil
+		return b.UID != reused.UID && osbuild.StateOf(b) == osbuild.StateSucceeded && b.Annotations[machineos.ReusedFromAnnotation] == "", nil
 	}), "the rebuilt build never succeeded")
 	waitMOSC(ctx, t, e.c, func(m *mcfgv1.MachineOSConfig) bool {
 		_, still := m.Annotations[wellknown.RebuildAnnotation]
@@ -252,7 +253,7 @@ func TestBuildService(t *testing.T) {
 			return false, client.IgnoreNotFound(err)
 		}
 		rebuilt = b
-		return b.UID != first.UID && machineos.StateOf(b) == machineos.StateSucceeded, nil
+		return b.UID != first.UID && osbuild.StateOf(b) == osbuild.StateSucceeded, nil
 	}), "the reverted build was not built again")
 	exists, err = registry.Exists(ctx, sys, string(rebuilt.Status.DigestedImagePushSpec))
 	require.NoError(t, err)
@@ -267,7 +268,7 @@ func TestBuildService(t *testing.T) {
 func TestInvalidContainerfileFailsAtOnce(t *testing.T) {
 	e, ctx := startEnv(t)
 	require.NoError(t, e.c.Create(ctx, docsMOSC(e.reg.Ref("openshift/os-image", ":latest"), "FROM configs AS final\nFROBNICATE the image\n")))
-	failed := waitBuild(ctx, t, e.c, machineos.StateFailed)
+	failed := waitBuild(ctx, t, e.c, osbuild.StateFailed)
 	err := e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: "build-" + failed.Name}, &batchv1.Job{})
 	assert.True(t, apierrors.IsNotFound(err), "no Job for an invalid Containerfile")
 	require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -308,13 +309,13 @@ func pool(name string, roles ...string) *mcfgv1.MachineConfigPool {
 	}}
 }
 
-func waitBuild(ctx context.Context, t *testing.T, c client.Client, state machineos.State) *mcfgv1.MachineOSBuild {
+func waitBuild(ctx context.Context, t *testing.T, c client.Client, state osbuild.State) *mcfgv1.MachineOSBuild {
 	t.Helper()
 	return waitBuildOther(ctx, t, c, "", state)
 }
 
 // waitBuildOther waits for a build other than not in state (and fails fast on a terminal state that is not it).
-func waitBuildOther(ctx context.Context, t *testing.T, c client.Client, not string, state machineos.State) *mcfgv1.MachineOSBuild {
+func waitBuildOther(ctx context.Context, t *testing.T, c client.Client, not string, state osbuild.State) *mcfgv1.MachineOSBuild {
 	t.Helper()
 	var got *mcfgv1.MachineOSBuild
 	var last string
@@ -326,7 +327,7 @@ func waitBuildOther(ctx context.Context, t *testing.T, c client.Client, not stri
 		last = ""
 		for i := range list.Items {
 			b := &list.Items[i]
-			s := machineos.StateOf(b)
+			s := osbuild.StateOf(b)
 			last += fmt.Sprintf("%s=%q ", b.Name, s)
 			if b.Name != not && s == state {
 				got = b
@@ -396,32 +397,32 @@ func TestBuildFailuresAndRestarts(t *testing.T) {
 
 	// Delete the build of "recreated" while it runs: the MachineOSConfig controller makes it again (same
 	// name, new object) and it succeeds.
-	doomed := waitPoolBuild(ctx, t, e.c, "recreated", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b) == machineos.StateBuilding })
+	doomed := waitPoolBuild(ctx, t, e.c, "recreated", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
 	require.NoError(t, e.c.Delete(ctx, doomed))
 	again := waitPoolBuild(ctx, t, e.c, "recreated", func(b *mcfgv1.MachineOSBuild) bool {
-		return b.UID != doomed.UID && machineos.StateOf(b) == machineos.StateSucceeded
+		return b.UID != doomed.UID && osbuild.StateOf(b) == osbuild.StateSucceeded
 	})
 	assert.Equal(t, doomed.Name, again.Name, "recreated under the same name")
 
 	// Restart the controllers while "restarted" builds.
-	building := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b) == machineos.StateBuilding })
+	building := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
 	e.stopControllers()
 	e.stopControllers = e.startControllers(ctx, t)
-	done := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b).IsTerminal() })
-	assert.Equal(t, machineos.StateSucceeded, machineos.StateOf(done))
+	done := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b).IsTerminal() })
+	assert.Equal(t, osbuild.StateSucceeded, osbuild.StateOf(done))
 	assert.Equal(t, building.UID, done.UID, "the same build carried on")
 	assert.Equal(t, building.Annotations[wellknown.JobUIDAnnotation], done.Annotations[wellknown.JobUIDAnnotation], "no second Job")
 
 	// Delete the Job of "interrupted" while it runs.
-	inflight := waitPoolBuild(ctx, t, e.c, "interrupted", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b) == machineos.StateBuilding })
+	inflight := waitPoolBuild(ctx, t, e.c, "interrupted", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
 	require.NoError(t, e.c.Delete(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: wellknown.MCONamespace, Name: "build-" + inflight.Name}},
 		client.PropagationPolicy(metav1.DeletePropagationBackground)))
-	interrupted := waitPoolBuild(ctx, t, e.c, "interrupted", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b).IsTerminal() })
-	assert.Equal(t, machineos.StateInterrupted, machineos.StateOf(interrupted))
+	interrupted := waitPoolBuild(ctx, t, e.c, "interrupted", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b).IsTerminal() })
+	assert.Equal(t, osbuild.StateInterrupted, osbuild.StateOf(interrupted))
 
 	// "fails" gets its four attempts (the Job controller's back-off between them), then fails.
-	failed := waitPoolBuild(ctx, t, e.c, "fails", func(b *mcfgv1.MachineOSBuild) bool { return machineos.StateOf(b).IsTerminal() })
-	assert.Equal(t, machineos.StateFailed, machineos.StateOf(failed))
+	failed := waitPoolBuild(ctx, t, e.c, "fails", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b).IsTerminal() })
+	assert.Equal(t, osbuild.StateFailed, osbuild.StateOf(failed))
 	var pods corev1.PodList
 	require.NoError(t, e.c.List(ctx, &pods, client.InNamespace(wellknown.MCONamespace), client.MatchingLabels{wellknown.MachineOSBuildLabel: failed.Name}))
 	assert.Len(t, pods.Items, 4, "backoffLimit 3: four attempts")

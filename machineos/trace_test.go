@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // tracer records when the objects of builds are first seen in each state (as a watcher sees them: a few
@@ -71,7 +71,7 @@ func (t *tracer) observe(obj any) {
 	switch o := obj.(type) {
 	case *mcfgv1.MachineOSBuild:
 		t.mark(o.Name + " mosb created")
-		if s := machineos.StateOf(o); s != machineos.StateInitial {
+		if s := osbuild.StateOf(o); s != osbuild.StateInitial {
 			t.mark(o.Name + " mosb " + string(s))
 		}
 	case *batchv1.Job:

@@ -294,11 +294,11 @@ func runControllersAs(ctx context.Context, t *testing.T, cp *controlplane.Contro
 	}
 	if err := machineos.AddToManager(mgr, machineos.Options{
 		Jobs:                 jobs.Options{Namespace: ns, Image: "example.com/imagemode:test"},
-		ControllerConfigName: renderer.ControllerConfigName,
+		ControllerConfigName: wellknown.ControllerConfigName,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := gc.AddToManager(mgr, gc.Options{Namespace: ns, ControllerConfigName: renderer.ControllerConfigName}); err != nil {
+	if err := gc.AddToManager(mgr, gc.Options{Namespace: ns, ControllerConfigName: wellknown.ControllerConfigName}); err != nil {
 		t.Fatal(err)
 	}
 	mgrCtx, stop := context.WithCancel(ctx)

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // DefaultRetainBuilds is how many successful builds of a MachineOSConfig are kept besides its current one
@@ -51,7 +52,7 @@ func SelectForRetention(builds []*mcfgv1.MachineOSBuild, mosc *mcfgv1.MachineOSC
 		return nil, nil, err
 	}
 	current := map[string]bool{}
-	if name := mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation]; name != "" {
+	if name := osbuild.CurrentName(mosc); name != "" {
 		current[name] = true
 	}
 	if ref := mosc.Status.MachineOSBuild; ref != nil && ref.Name != "" {
@@ -62,11 +63,11 @@ func SelectForRetention(builds []*mcfgv1.MachineOSBuild, mosc *mcfgv1.MachineOSC
 		if !belongsTo(b, mosc) || b.DeletionTimestamp != nil {
 			continue
 		}
-		state := buildState(b)
+		state := osbuild.StateOf(b)
 		switch {
-		case current[b.Name] || !isTerminal(state):
+		case current[b.Name] || !state.IsTerminal():
 			keepNames = append(keepNames, b.Name)
-		case state == mcfgv1.MachineOSBuildSucceeded:
+		case state == osbuild.StateSucceeded:
 			succeeded = append(succeeded, b)
 		default:
 			deleteNames = append(deleteNames, b.Name)
@@ -83,31 +84,6 @@ func SelectForRetention(builds []*mcfgv1.MachineOSBuild, mosc *mcfgv1.MachineOSC
 	sort.Strings(keepNames)
 	sort.Strings(deleteNames)
 	return keepNames, deleteNames, nil
-}
-
-// isTerminal reports whether a build in state s never changes again.
-func isTerminal(s mcfgv1.BuildProgress) bool {
-	switch s {
-	case mcfgv1.MachineOSBuildSucceeded, mcfgv1.MachineOSBuildFailed, mcfgv1.MachineOSBuildInterrupted:
-		return true
-	}
-	return false
-}
-
-// buildState is the type of the build's True progress condition, "" when none is True (the same reading
-// as machineos.StateOf, which this package cannot import: machineos's dependencies import registry).
-func buildState(b *mcfgv1.MachineOSBuild) mcfgv1.BuildProgress {
-	for _, c := range b.Status.Conditions {
-		if c.Status != metav1.ConditionTrue {
-			continue
-		}
-		switch t := mcfgv1.BuildProgress(c.Type); t {
-		case mcfgv1.MachineOSBuildPrepared, mcfgv1.MachineOSBuilding, mcfgv1.MachineOSBuildSucceeded,
-			mcfgv1.MachineOSBuildFailed, mcfgv1.MachineOSBuildInterrupted:
-			return t
-		}
-	}
-	return ""
 }
 
 func belongsTo(b *mcfgv1.MachineOSBuild, mosc *mcfgv1.MachineOSConfig) bool {

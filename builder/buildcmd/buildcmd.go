@@ -35,6 +35,7 @@ import (
 	"github.com/imagemode/imagemode/builder/buildah"
 	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/layering"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/registry"
 )
 
@@ -293,7 +294,7 @@ func recordDigest(ctx context.Context, o Options, digest string) error {
 		return err
 	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: o.DigestConfigMap, Namespace: o.DigestNamespace, Labels: lbls},
-		Data: map[string]string{jobs.DigestKey: digest}}
+		Data: map[string]string{osbuild.DigestKey: digest}}
 	cms := kube.CoreV1().ConfigMaps(o.DigestNamespace)
 	if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		if !apierrors.IsAlreadyExists(err) {

@@ -20,9 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/imagemode/imagemode/builder/buildah"
-	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/layering"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/registry"
 	"github.com/imagemode/imagemode/registry/localregistry"
 	"github.com/imagemode/imagemode/testimages"
@@ -90,5 +90,5 @@ func TestRunFallsBackFromUnusableCache(t *testing.T) {
 	assert.Equal(t, "b", cm.Labels["a"])
 	pushed, err := registry.ResolveDigest(ctx, reg.SystemContext(), tag)
 	require.NoError(t, err)
-	assert.Equal(t, pushed, reg.Ref("os/layered", "@"+cm.Data[jobs.DigestKey]), "the recorded digest is the pushed image's")
+	assert.Equal(t, pushed, reg.Ref("os/layered", "@"+cm.Data[osbuild.DigestKey]), "the recorded digest is the pushed image's")
 }

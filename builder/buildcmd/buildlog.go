@@ -14,20 +14,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
-	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // LogOptions configure a LogWriter.
 type LogOptions struct {
 	// Namespace and Name of the build-log ConfigMap.
 	Namespace, Name string
-	// Pod names the attempt (the build pod); recorded in jobs.BuildLogPodAnnotation.
+	// Pod names the attempt (the build pod); recorded in osbuild.BuildLogPodAnnotation.
 	Pod string
 	// Owner, when set, owns the ConfigMap (the MachineOSBuild), so it goes with the build.
 	Owner *metav1.OwnerReference
 	// Labels of the ConfigMap.
 	Labels map[string]string
-	// MaxBytes bounds the kept log (its last bytes); jobs.BuildLogMaxBytes when zero.
+	// MaxBytes bounds the kept log (its last bytes); osbuild.BuildLogMaxBytes when zero.
 	MaxBytes int
 	// Interval is the longest a written line waits before it reaches the ConfigMap; 2 s when zero.
 	Interval time.Duration
@@ -37,7 +37,7 @@ type LogOptions struct {
 
 // LogWriter keeps the tail of what is written to it and mirrors it into the build-log ConfigMap: at Start
 // (an empty log for a new attempt), at most every Interval while text arrives, and once more at Close with
-// jobs.BuildLogCompleteAnnotation set. Writes never fail and never block on the API server: the log is a
+// osbuild.BuildLogCompleteAnnotation set. Writes never fail and never block on the API server: the log is a
 // convenience, a build must not fail because of it.
 type LogWriter struct {
 	cms corev1client.ConfigMapInterface
@@ -55,7 +55,7 @@ type LogWriter struct {
 // NewLogWriter returns a writer for the ConfigMap o.Namespace/o.Name through cms.
 func NewLogWriter(cms corev1client.ConfigMapInterface, o LogOptions) *LogWriter {
 	if o.MaxBytes <= 0 {
-		o.MaxBytes = jobs.BuildLogMaxBytes
+		o.MaxBytes = osbuild.BuildLogMaxBytes
 	}
 	if o.Interval <= 0 {
 		o.Interval = 2 * time.Second
@@ -165,9 +165,9 @@ func (w *LogWriter) flush(ctx context.Context, complete, force bool) error {
 
 func (w *LogWriter) store(ctx context.Context, text string, offset int64, complete bool) error {
 	annotations := map[string]string{
-		jobs.BuildLogPodAnnotation:      w.o.Pod,
-		jobs.BuildLogCompleteAnnotation: strconv.FormatBool(complete),
-		jobs.BuildLogOffsetAnnotation:   strconv.FormatInt(offset, 10),
+		osbuild.BuildLogPodAnnotation:      w.o.Pod,
+		osbuild.BuildLogCompleteAnnotation: strconv.FormatBool(complete),
+		osbuild.BuildLogOffsetAnnotation:   strconv.FormatInt(offset, 10),
 	}
 	var owners []metav1.OwnerReference
 	if w.o.Owner != nil {
@@ -177,7 +177,7 @@ func (w *LogWriter) store(ctx context.Context, text string, offset int64, comple
 		cm, err := w.cms.Get(ctx, w.o.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: w.o.Name, Namespace: w.o.Namespace, Labels: w.o.Labels,
-				Annotations: annotations, OwnerReferences: owners}, Data: map[string]string{jobs.BuildLogKey: text}}
+				Annotations: annotations, OwnerReferences: owners}, Data: map[string]string{osbuild.BuildLogKey: text}}
 			_, err = w.cms.Create(ctx, cm, metav1.CreateOptions{})
 			if apierrors.IsAlreadyExists(err) {
 				continue
@@ -202,7 +202,7 @@ func (w *LogWriter) store(ctx context.Context, text string, offset int64, comple
 		if owners != nil {
 			cm.OwnerReferences = owners // a previous build of the same name owned it
 		}
-		cm.Data = map[string]string{jobs.BuildLogKey: text}
+		cm.Data = map[string]string{osbuild.BuildLogKey: text}
 		cm.BinaryData = nil
 		_, err = w.cms.Update(ctx, cm, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {

@@ -14,9 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 func TestTailStart(t *testing.T) {
@@ -50,7 +50,7 @@ func TestLogWriterOnAPIServer(t *testing.T) {
 	mosb.Spec.RenderedImagePushSpec = "registry.example.com/os:layered-abc"
 	require.NoError(t, cp.Client.Create(ctx, mosb))
 	cms := cp.Kube.CoreV1().ConfigMaps(ns)
-	name := jobs.BuildLogCMName(mosb.Name)
+	name := osbuild.BuildLogCMName(mosb.Name)
 	owner := &metav1.OwnerReference{APIVersion: mcfgv1.GroupVersion.String(), Kind: "MachineOSBuild", Name: mosb.Name, UID: mosb.UID}
 	labels := map[string]string{wellknown.OnClusterLayeringLabel: "", wellknown.MachineOSBuildLabel: mosb.Name}
 	get := func() *corev1.ConfigMap {
@@ -66,16 +66,16 @@ func TestLogWriterOnAPIServer(t *testing.T) {
 		MaxBytes: 64, Interval: 100 * time.Millisecond, Warnings: &warnings})
 	w.Start(ctx)
 	cm := get()
-	assert.Equal(t, "", cm.Data[jobs.BuildLogKey])
-	assert.Equal(t, "false", cm.Annotations[jobs.BuildLogCompleteAnnotation])
-	assert.Equal(t, "build-layered-abc-aaaaa", cm.Annotations[jobs.BuildLogPodAnnotation])
+	assert.Equal(t, "", cm.Data[osbuild.BuildLogKey])
+	assert.Equal(t, "false", cm.Annotations[osbuild.BuildLogCompleteAnnotation])
+	assert.Equal(t, "build-layered-abc-aaaaa", cm.Annotations[osbuild.BuildLogPodAnnotation])
 	assert.Equal(t, []metav1.OwnerReference{*owner}, cm.OwnerReferences)
 	assert.Equal(t, labels, cm.Labels)
 	assert.NotContains(t, cm.Labels, wellknown.EphemeralBuildObjectLabel, "the log survives the cleanup of ephemeral objects")
 
 	_, _ = w.Write([]byte("STEP 1/3: FROM base\n"))
-	require.Eventually(t, func() bool { return get().Data[jobs.BuildLogKey] == "STEP 1/3: FROM base\n" }, 10*time.Second, 50*time.Millisecond)
-	assert.Equal(t, "false", get().Annotations[jobs.BuildLogCompleteAnnotation])
+	require.Eventually(t, func() bool { return get().Data[osbuild.BuildLogKey] == "STEP 1/3: FROM base\n" }, 10*time.Second, 50*time.Millisecond)
+	assert.Equal(t, "false", get().Annotations[osbuild.BuildLogCompleteAnnotation])
 
 	// Past MaxBytes only the tail is kept, cut at a line start, and the offset says how much went.
 	var all strings.Builder
@@ -86,27 +86,27 @@ func TestLogWriterOnAPIServer(t *testing.T) {
 	}
 	require.NoError(t, w.Close())
 	cm = get()
-	text := cm.Data[jobs.BuildLogKey]
+	text := cm.Data[osbuild.BuildLogKey]
 	assert.Equal(t, "installed cowsay\nSTEP 3/3: RUN ostree container commit\n", text)
-	assert.Equal(t, "true", cm.Annotations[jobs.BuildLogCompleteAnnotation])
+	assert.Equal(t, "true", cm.Annotations[osbuild.BuildLogCompleteAnnotation])
 	offset := len(all.String()) - len(text)
 	assert.Equal(t, all.String()[offset:], text)
-	assert.Equal(t, strconv.Itoa(offset), cm.Annotations[jobs.BuildLogOffsetAnnotation])
+	assert.Equal(t, strconv.Itoa(offset), cm.Annotations[osbuild.BuildLogOffsetAnnotation])
 	assert.Empty(t, warnings.String())
 
 	// A second attempt replaces the first one's log.
 	w = NewLogWriter(cms, LogOptions{Namespace: ns, Name: name, Pod: "build-layered-abc-bbbbb", Owner: owner, Labels: labels})
 	w.Start(ctx)
 	cm = get()
-	assert.Equal(t, "", cm.Data[jobs.BuildLogKey])
-	assert.Equal(t, "build-layered-abc-bbbbb", cm.Annotations[jobs.BuildLogPodAnnotation])
-	assert.Equal(t, "false", cm.Annotations[jobs.BuildLogCompleteAnnotation])
+	assert.Equal(t, "", cm.Data[osbuild.BuildLogKey])
+	assert.Equal(t, "build-layered-abc-bbbbb", cm.Annotations[osbuild.BuildLogPodAnnotation])
+	assert.Equal(t, "false", cm.Annotations[osbuild.BuildLogCompleteAnnotation])
 	_, _ = w.Write([]byte("error: pulling base: unauthorized\n"))
 	require.NoError(t, w.Close())
 	cm = get()
-	assert.Equal(t, "error: pulling base: unauthorized\n", cm.Data[jobs.BuildLogKey])
-	assert.Equal(t, "0", cm.Annotations[jobs.BuildLogOffsetAnnotation])
-	assert.Equal(t, "true", cm.Annotations[jobs.BuildLogCompleteAnnotation])
+	assert.Equal(t, "error: pulling base: unauthorized\n", cm.Data[osbuild.BuildLogKey])
+	assert.Equal(t, "0", cm.Annotations[osbuild.BuildLogOffsetAnnotation])
+	assert.Equal(t, "true", cm.Annotations[osbuild.BuildLogCompleteAnnotation])
 
 	// A writer that cannot reach its ConfigMap warns once and never fails the build's writes.
 	warnings.Reset()
@@ -126,9 +126,9 @@ func TestLogWriterOnAPIServer(t *testing.T) {
 		BuildLogConfigMap: name, MachineOSBuild: mosb.Name, MachineOSBuildUID: string(mosb.UID), PodName: "build-layered-abc-ccccc"}, &out)
 	require.ErrorContains(t, err, "reading Containerfile")
 	cm = get()
-	assert.Equal(t, "error: "+err.Error()+"\n", cm.Data[jobs.BuildLogKey])
-	assert.Equal(t, "build-layered-abc-ccccc", cm.Annotations[jobs.BuildLogPodAnnotation])
-	assert.Equal(t, "true", cm.Annotations[jobs.BuildLogCompleteAnnotation])
+	assert.Equal(t, "error: "+err.Error()+"\n", cm.Data[osbuild.BuildLogKey])
+	assert.Equal(t, "build-layered-abc-ccccc", cm.Annotations[osbuild.BuildLogPodAnnotation])
+	assert.Equal(t, "true", cm.Annotations[osbuild.BuildLogCompleteAnnotation])
 	assert.Equal(t, []metav1.OwnerReference{*owner}, cm.OwnerReferences)
 	assert.Equal(t, "b", cm.Labels["a"])
 }

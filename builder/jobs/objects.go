@@ -14,46 +14,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/registry/pullsecret"
 )
-
-// Names of a build's objects, from the MachineOSBuild's name.
-func JobName(mosb string) string             { return "build-" + mosb }
-func ContainerfileCMName(mosb string) string { return "containerfile-" + mosb }
-func MachineConfigCMName(mosb string) string { return "mc-" + mosb }
-func DigestCMName(mosb string) string        { return "digest-" + mosb }
-func RegistryCertsCMName(mosb string) string { return "registry-certs-" + mosb }
-func BaseSecretName(mosb string) string      { return "base-" + mosb }
-func FinalSecretName(mosb string) string     { return "final-" + mosb }
-
-// BuildLogCMName names the ConfigMap the build pod keeps its log in (the last attempt's, truncated to its
-// last BuildLogMaxBytes). It is owned by the MachineOSBuild, not the Job: the log outlives the pod and the
-// cleanup of a successful build's ephemeral objects, and goes with the build.
-func BuildLogCMName(mosb string) string { return "build-log-" + mosb }
-
-// Keys of the ConfigMaps.
-const (
-	ContainerfileKey = "Containerfile"
-	MachineConfigKey = "machineconfig.json.gz"
-	DigestKey        = "digest"
-	// BuildLogKey holds the log text in the build-log ConfigMap.
-	BuildLogKey = "log"
-)
-
-// The build-log ConfigMap's annotations, written by the build pod.
-const (
-	// BuildLogPodAnnotation names the pod (attempt) whose output the log holds.
-	BuildLogPodAnnotation = "imagemode.io/build-log-pod"
-	// BuildLogCompleteAnnotation is "true" once the attempt ended (successfully or not) and its log is whole.
-	BuildLogCompleteAnnotation = "imagemode.io/build-log-complete"
-	// BuildLogOffsetAnnotation is the byte offset, in the attempt's whole output, of the log's first byte
-	// (non-zero once the front was cut to keep the last BuildLogMaxBytes); followers use it to print only
-	// what is new.
-	BuildLogOffsetAnnotation = "imagemode.io/build-log-offset"
-)
-
-// BuildLogMaxBytes bounds the log kept in the build-log ConfigMap (its last bytes are kept).
-const BuildLogMaxBytes = 512 << 10
 
 // Mount points inside the build pod.
 const (
@@ -135,11 +98,11 @@ func DigestLabels(r *Request) map[string]string {
 // dockerconfigjson; an invalid secret is an error that names it but never shows its content.
 func Build(r *Request, opts Options) (*Objects, error) {
 	mosb := r.MachineOSBuild.Name
-	base, err := pullsecret.Normalized(r.BasePullSecret, opts.Namespace, BaseSecretName(mosb))
+	base, err := pullsecret.Normalized(r.BasePullSecret, opts.Namespace, osbuild.BaseSecretName(mosb))
 	if err != nil {
 		return nil, fmt.Errorf("preparing base image pull secret: %w", err)
 	}
-	final, err := pullsecret.Normalized(r.PushSecret, opts.Namespace, FinalSecretName(mosb))
+	final, err := pullsecret.Normalized(r.PushSecret, opts.Namespace, osbuild.FinalSecretName(mosb))
 	if err != nil {
 		return nil, fmt.Errorf("preparing push secret: %w", err)
 	}
@@ -164,16 +127,16 @@ func Build(r *Request, opts Options) (*Objects, error) {
 	}
 	objs := &Objects{
 		ConfigMaps: []*corev1.ConfigMap{
-			{ObjectMeta: meta(ContainerfileCMName(mosb)), Data: map[string]string{ContainerfileKey: string(r.Containerfile)}},
-			{ObjectMeta: meta(MachineConfigCMName(mosb)), BinaryData: map[string][]byte{MachineConfigKey: gz.Bytes()}},
-			{ObjectMeta: meta(RegistryCertsCMName(mosb)), BinaryData: r.RegistryCAs},
+			{ObjectMeta: meta(osbuild.ContainerfileCMName(mosb)), Data: map[string]string{osbuild.ContainerfileKey: string(r.Containerfile)}},
+			{ObjectMeta: meta(osbuild.MachineConfigCMName(mosb)), BinaryData: map[string][]byte{osbuild.MachineConfigKey: gz.Bytes()}},
+			{ObjectMeta: meta(osbuild.RegistryCertsCMName(mosb)), BinaryData: r.RegistryCAs},
 		},
 		Secrets: []*corev1.Secret{base, final},
 	}
 	for _, s := range objs.Secrets {
 		s.ObjectMeta = meta(s.Name)
 	}
-	objs.Job = job(r, opts, meta(JobName(mosb)))
+	objs.Job = job(r, opts, meta(osbuild.JobName(mosb)))
 	return objs, nil
 }
 
@@ -198,19 +161,19 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 	}
 	podLabels := Labels(r)
 	args := []string{
-		"--containerfile=" + containerfileDir + "/" + ContainerfileKey,
-		"--machineconfig=" + machineConfigDir + "/" + MachineConfigKey,
+		"--containerfile=" + containerfileDir + "/" + osbuild.ContainerfileKey,
+		"--machineconfig=" + machineConfigDir + "/" + osbuild.MachineConfigKey,
 		"--base-pull-authfile=" + basePullDir + "/" + authFileName,
 		"--push-authfile=" + pushDir + "/" + authFileName,
 		"--tag=" + string(mosb.Spec.RenderedImagePushSpec),
 		"--storage-root=" + cacheDir,
-		"--digest-configmap=" + DigestCMName(mosb.Name),
+		"--digest-configmap=" + osbuild.DigestCMName(mosb.Name),
 		"--digest-configmap-namespace=" + opts.Namespace,
 		"--digest-configmap-labels=" + labels.Set(DigestLabels(r)).String(),
 		"--registry-certs=" + registryCertsDir,
 		// The pod tees its output into build-log-<mosb>, owned by the build; the pod's name comes from
 		// $HOSTNAME (set by the kubelet and the local pod runner alike).
-		"--build-log-configmap=" + BuildLogCMName(mosb.Name),
+		"--build-log-configmap=" + osbuild.BuildLogCMName(mosb.Name),
 		"--machineosbuild=" + mosb.Name,
 		"--machineosbuild-uid=" + string(mosb.UID),
 	}
@@ -223,12 +186,12 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 		{Name: "registry-certs", MountPath: registryCertsDir},
 	}
 	volumes := []corev1.Volume{
-		{Name: "containerfile", VolumeSource: configMapVolume(ContainerfileCMName(mosb.Name))},
-		{Name: "machineconfig", VolumeSource: configMapVolume(MachineConfigCMName(mosb.Name))},
-		{Name: "base-image-pull-creds", VolumeSource: secretVolume(BaseSecretName(mosb.Name))},
-		{Name: "final-image-push-creds", VolumeSource: secretVolume(FinalSecretName(mosb.Name))},
+		{Name: "containerfile", VolumeSource: configMapVolume(osbuild.ContainerfileCMName(mosb.Name))},
+		{Name: "machineconfig", VolumeSource: configMapVolume(osbuild.MachineConfigCMName(mosb.Name))},
+		{Name: "base-image-pull-creds", VolumeSource: secretVolume(osbuild.BaseSecretName(mosb.Name))},
+		{Name: "final-image-push-creds", VolumeSource: secretVolume(osbuild.FinalSecretName(mosb.Name))},
 		{Name: "build-storage", VolumeSource: cache},
-		{Name: "registry-certs", VolumeSource: configMapVolume(RegistryCertsCMName(mosb.Name))},
+		{Name: "registry-certs", VolumeSource: configMapVolume(osbuild.RegistryCertsCMName(mosb.Name))},
 	}
 	for _, rm := range r.RunMounts {
 		args = append(args, rm.arg())

@@ -21,7 +21,6 @@ import (
 	"github.com/imagemode/imagemode/machineos"
 	"github.com/imagemode/imagemode/registry/gc"
 	"github.com/imagemode/imagemode/render"
-	"github.com/imagemode/imagemode/render/renderer"
 )
 
 func main() {
@@ -62,11 +61,11 @@ func newCommand() *cobra.Command {
 			}
 			if err := machineos.AddToManager(mgr, machineos.Options{
 				Jobs:                 jobs.Options{Namespace: namespace, Image: builderImage, CacheHostPath: cacheHostPath},
-				ControllerConfigName: renderer.ControllerConfigName,
+				ControllerConfigName: wellknown.ControllerConfigName,
 			}); err != nil {
 				return fmt.Errorf("registering the build service: %w", err)
 			}
-			if err := gc.AddToManager(mgr, gc.Options{Namespace: namespace, ControllerConfigName: renderer.ControllerConfigName}); err != nil {
+			if err := gc.AddToManager(mgr, gc.Options{Namespace: namespace, ControllerConfigName: wellknown.ControllerConfigName}); err != nil {
 				return fmt.Errorf("registering the registry garbage collector: %w", err)
 			}
 			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/imagemode/imagemode/builder/buildah/buildahtest"
 	"github.com/imagemode/imagemode/internal/localenv"
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // layeredFile is what the layered image adds under /usr.
@@ -155,7 +155,7 @@ func publishBuild(ctx context.Context, t *testing.T, c client.Client, mosc *mcfg
 			return err
 		}
 		mosb.Status = mcfgv1.MachineOSBuildStatus{
-			Conditions:            machineos.Conditions(machineos.StateSucceeded, nil, now),
+			Conditions:            osbuild.Conditions(osbuild.StateSucceeded, nil, now),
 			DigestedImagePushSpec: mcfgv1.ImageDigestFormat(image),
 			BuildStart:            &start,
 			BuildEnd:              &now,

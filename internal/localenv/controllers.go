@@ -23,7 +23,6 @@ import (
 	"github.com/imagemode/imagemode/machineos"
 	"github.com/imagemode/imagemode/registry/gc"
 	"github.com/imagemode/imagemode/render"
-	"github.com/imagemode/imagemode/render/renderer"
 )
 
 // BuilderExecEnv, set to "imagemode-builder" in a process's environment, makes the process that calls
@@ -71,11 +70,11 @@ func (e *Env) StartControllers(ctx context.Context) error {
 	}
 	if err := machineos.AddToManager(mgr, machineos.Options{
 		Jobs:                 jobs.Options{Namespace: ns, Image: "imagemode:local", CacheHostPath: BuildCacheHostPath},
-		ControllerConfigName: renderer.ControllerConfigName,
+		ControllerConfigName: wellknown.ControllerConfigName,
 	}); err != nil {
 		return err
 	}
-	if err := gc.AddToManager(mgr, gc.Options{Namespace: ns, ControllerConfigName: renderer.ControllerConfigName}); err != nil {
+	if err := gc.AddToManager(mgr, gc.Options{Namespace: ns, ControllerConfigName: wellknown.ControllerConfigName}); err != nil {
 		return err
 	}
 	self, err := os.Executable()

@@ -18,6 +18,7 @@ import (
 	"github.com/imagemode/imagemode/examples"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/registry"
 )
 
@@ -253,7 +254,7 @@ func (e *Env) followBuild(ctx context.Context, out interface{ Write([]byte) (int
 		}
 		for i := range builds.Items {
 			b := &builds.Items[i]
-			state := string(machineos.StateOf(b))
+			state := string(osbuild.StateOf(b))
 			if state == "" {
 				state = "pending"
 			}
@@ -265,7 +266,7 @@ func (e *Env) followBuild(ctx context.Context, out interface{ Write([]byte) (int
 				}
 				seen[b.Name] = state
 			}
-			if state == string(machineos.StateFailed) {
+			if state == string(osbuild.StateFailed) {
 				return false, fmt.Errorf("machineosbuild/%s failed: %s", b.Name, conditionMessage(b))
 			}
 		}

@@ -96,6 +96,10 @@ const (
 	JobUIDAnnotation = Group + "/job-uid"
 )
 
+// ControllerConfigName is the cluster's single ControllerConfig, which supplies the base OS images, the
+// registry CAs and the proxy settings.
+const ControllerConfigName = "machine-config-controller"
+
 // MCONamespace is where the build service keeps its objects and where the docs keep the pull secrets.
 const MCONamespace = "openshift-machine-config-operator"
 

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // BuildReconciler owns the FinalizerName finalizer of MachineOSBuilds: it adds it to builds with a pushed
@@ -59,7 +59,7 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.deleteConfigMap(ctx, jobs.DigestCMName(mosb.Name)); err != nil {
+	if err := r.deleteConfigMap(ctx, osbuild.DigestCMName(mosb.Name)); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, r.patchFinalizer(ctx, mosb, false)

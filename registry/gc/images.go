@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/registry"
 )
 
@@ -326,7 +326,7 @@ func executeOne(ctx context.Context, c client.Client, sys *sysContexts, rep *rep
 				return fmt.Errorf("removing finalizer %s of machineosbuild %s: %w", FinalizerName, it.Build, err)
 			}
 		}
-		if err := rep.deleteConfigMap(ctx, jobs.DigestCMName(it.Build)); err != nil {
+		if err := rep.deleteConfigMap(ctx, osbuild.DigestCMName(it.Build)); err != nil {
 			return err
 		}
 	}

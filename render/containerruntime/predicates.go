@@ -5,7 +5,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/render/renderer"
 )
 
 // ImageConfigName is the name of the cluster's single images.config.openshift.io object.
@@ -40,5 +39,5 @@ func isGeneratedConfig() predicate.Predicate {
 
 // isControllerConfig lets through events of the cluster's ControllerConfig only (it names the release image).
 func isControllerConfig() predicate.Predicate {
-	return predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == renderer.ControllerConfigName })
+	return predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == wellknown.ControllerConfigName })
 }

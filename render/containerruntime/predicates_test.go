@@ -9,7 +9,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/render/renderer"
 )
 
 func labelledPool(name string, labels map[string]string) *mcfgv1.MachineConfigPool {
@@ -53,7 +52,7 @@ func TestNamePredicates(t *testing.T) {
 	}{
 		{name: "image config cluster", got: isImageConfig().Generic(event.GenericEvent{Object: named("cluster")}), want: true},
 		{name: "other image config", got: isImageConfig().Generic(event.GenericEvent{Object: named("other")}), want: false},
-		{name: "controller config", got: isControllerConfig().Generic(event.GenericEvent{Object: named(renderer.ControllerConfigName)}), want: true},
+		{name: "controller config", got: isControllerConfig().Generic(event.GenericEvent{Object: named(wellknown.ControllerConfigName)}), want: true},
 		{name: "other controller config", got: isControllerConfig().Generic(event.GenericEvent{Object: named("other")}), want: false},
 		{name: "generated config", got: isGeneratedConfig().Generic(event.GenericEvent{Object: named("99-master-generated-registries")}), want: true},
 		{name: "user config", got: isGeneratedConfig().Generic(event.GenericEvent{Object: named("99-worker-ssh")}), want: false},

@@ -22,7 +22,6 @@ import (
 
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/render/registries"
-	"github.com/imagemode/imagemode/render/renderer"
 )
 
 // ReasonInvalidRegistryConfig is the reason of the Warning event recorded on an object whose registry
@@ -136,11 +135,11 @@ func (r *Reconciler) observe(ctx context.Context, pool *mcfgv1.MachineConfigPool
 		return nil, fmt.Errorf("reading images.config.openshift.io/%s: %w", ImageConfigName, err)
 	}
 	cc := &mcfgv1.ControllerConfig{}
-	switch err := r.Client.Get(ctx, types.NamespacedName{Name: renderer.ControllerConfigName}, cc); {
+	switch err := r.Client.Get(ctx, types.NamespacedName{Name: wellknown.ControllerConfigName}, cc); {
 	case err == nil:
 		s.in.ReleaseImage = releasePullSpec(cc)
 	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("reading ControllerConfig %s: %w", renderer.ControllerConfigName, err)
+		return nil, fmt.Errorf("reading ControllerConfig %s: %w", wellknown.ControllerConfigName, err)
 	}
 
 	existing := &mcfgv1.MachineConfig{}

@@ -17,7 +17,7 @@ var noCA = []byte("\n")
 func NewControllerConfig(baseOSImage, extensionsImage, releaseVersion string) *mcfgv1.ControllerConfig {
 	return &mcfgv1.ControllerConfig{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        ControllerConfigName,
+			Name:        wellknown.ControllerConfigName,
 			Annotations: map[string]string{wellknown.ReleaseImageVersionAnnotation: releaseVersion},
 		},
 		Spec: mcfgv1.ControllerConfigSpec{

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/render/machineconfig"
 	"github.com/imagemode/imagemode/render/poolstatus"
 )
@@ -78,7 +79,7 @@ func (r *Reconciler) observe(ctx context.Context, pool *mcfgv1.MachineConfigPool
 	}
 	r.Cache.Retain(in.Configs)
 	cc := &mcfgv1.ControllerConfig{}
-	switch err := r.Client.Get(ctx, types.NamespacedName{Name: ControllerConfigName}, cc); {
+	switch err := r.Client.Get(ctx, types.NamespacedName{Name: wellknown.ControllerConfigName}, cc); {
 	case err == nil:
 		in.ControllerConfig = cc
 	case !apierrors.IsNotFound(err):

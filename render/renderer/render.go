@@ -14,9 +14,6 @@ import (
 	"github.com/imagemode/imagemode/render/machineconfig"
 )
 
-// ControllerConfigName is the cluster's single ControllerConfig, which supplies the base OS images.
-const ControllerConfigName = "machine-config-controller"
-
 // MaxRenderedSize is the largest rendered MachineConfig (as JSON) the controller writes, as in the reference.
 const MaxRenderedSize = 1572864
 
@@ -83,7 +80,7 @@ func Render(in Inputs) Outcome {
 		return fail(pool, ReasonNoSelector, "spec.machineConfigSelector: %v", err)
 	}
 	if in.ControllerConfig == nil {
-		return fail(pool, ReasonMissingControllerConf, "ControllerConfig %s not found; it provides the base OS image", ControllerConfigName)
+		return fail(pool, ReasonMissingControllerConf, "ControllerConfig %s not found; it provides the base OS image", wellknown.ControllerConfigName)
 	}
 	var selected []*mcfgv1.MachineConfig
 	for _, mc := range in.Configs {

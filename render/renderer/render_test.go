@@ -38,7 +38,7 @@ func fileConfig(name, role, path, data string) *mcfgv1.MachineConfig {
 
 func controllerConfig() *mcfgv1.ControllerConfig {
 	return &mcfgv1.ControllerConfig{
-		ObjectMeta: metav1.ObjectMeta{Name: ControllerConfigName, Annotations: map[string]string{wellknown.ReleaseImageVersionAnnotation: "4.19.0"}},
+		ObjectMeta: metav1.ObjectMeta{Name: wellknown.ControllerConfigName, Annotations: map[string]string{wellknown.ReleaseImageVersionAnnotation: "4.19.0"}},
 		Spec:       mcfgv1.ControllerConfigSpec{BaseOSContainerImage: "quay.io/openshift/rhcos@sha256:base", BaseOSExtensionsContainerImage: "quay.io/openshift/ext@sha256:base"},
 	}
 }

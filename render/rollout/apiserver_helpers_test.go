@@ -26,7 +26,7 @@ import (
 	"github.com/imagemode/imagemode/examples"
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // Helpers for the tests on a real API server, exported for the external test package (canary_test.go).
@@ -227,11 +227,11 @@ func PoolStatus(ctx context.Context, t *testing.T, c client.Client, name string)
 func docMachineOSConfig() ([]byte, error) { return examples.Doc(examples.MachineOSConfigLayeredImage) }
 
 // setBuildState plays the build service: the build's five conditions for state, and its digested image.
-func setBuildState(ctx context.Context, t *testing.T, c client.Client, name string, state machineos.State, digest string) {
+func setBuildState(ctx context.Context, t *testing.T, c client.Client, name string, state osbuild.State, digest string) {
 	t.Helper()
 	b := &mcfgv1.MachineOSBuild{}
 	require.NoError(t, c.Get(ctx, types.NamespacedName{Name: name}, b))
-	b.Status.Conditions = machineos.Conditions(state, b.Status.Conditions, metav1.Now())
+	b.Status.Conditions = osbuild.Conditions(state, b.Status.Conditions, metav1.Now())
 	b.Status.DigestedImagePushSpec = mcfgv1.ImageDigestFormat(digest)
 	require.NoError(t, c.Status().Update(ctx, b))
 }

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // applyDecision returns the nodes and MachineConfigNodes as they are after d is applied.
@@ -108,14 +108,14 @@ func TestDecideHolds(t *testing.T) {
 	}{
 		{name: "paused", pool: paused(workerPool(cur)), want: HoldPaused},
 		{name: "paused layered pool with a ready build", pool: paused(workerPool(cur)), want: HoldPaused,
-			layering: &Layering{Config: mosc("m", "worker", img), Build: mosb("m-1", "m", cur, machineos.StateSucceeded, img)}},
+			layering: &Layering{Config: mosc("m", "worker", img), Build: mosb("m-1", "m", cur, osbuild.StateSucceeded, img)}},
 		{name: "layered, no build", pool: workerPool(cur), layering: &Layering{Config: mosc("m", "worker", "")}, want: HoldWaitingForBuild},
 		{name: "layered, building", pool: workerPool(cur), want: HoldWaitingForBuild,
-			layering: &Layering{Config: mosc("m", "worker", img), Build: mosb("m-1", "m", cur, machineos.StateBuilding, "")}},
+			layering: &Layering{Config: mosc("m", "worker", img), Build: mosb("m-1", "m", cur, osbuild.StateBuilding, "")}},
 		{name: "layered, built but the MachineOSConfig does not name the image yet", pool: workerPool(cur), want: HoldWaitingForBuild,
-			layering: &Layering{Config: mosc("m", "worker", img), Build: mosb("m-1", "m", cur, machineos.StateSucceeded, "quay.io/x/os@sha256:2")}},
+			layering: &Layering{Config: mosc("m", "worker", img), Build: mosb("m-1", "m", cur, osbuild.StateSucceeded, "quay.io/x/os@sha256:2")}},
 		{name: "layered, failed", pool: workerPool(cur), want: HoldWaitingForBuild,
-			layering: &Layering{Config: mosc("m", "worker", img), Build: mosb("m-1", "m", cur, machineos.StateFailed, "")}},
+			layering: &Layering{Config: mosc("m", "worker", img), Build: mosb("m-1", "m", cur, osbuild.StateFailed, "")}},
 		{name: "invalid maxUnavailable", pool: withMaxUnavailable(workerPool(cur), intstr.FromString("lots")), want: HoldInvalidMaxUnavailable, wantErr: true},
 	}
 	for _, tc := range tests {
@@ -134,7 +134,7 @@ func TestDecideHolds(t *testing.T) {
 func TestDecideLayered(t *testing.T) {
 	const cfg, img1, img2 = "rendered-layered-a", "quay.io/x/os@sha256:1", "quay.io/x/os@sha256:2"
 	pool := testPool("layered", map[string]string{"node-role.kubernetes.io/layered": ""}, cfg)
-	l := &Layering{Config: mosc("layered", "layered", img2), Build: mosb("layered-1", "layered", cfg, machineos.StateSucceeded, img2)}
+	l := &Layering{Config: mosc("layered", "layered", img2), Build: mosb("layered-1", "layered", cfg, osbuild.StateSucceeded, img2)}
 	nodes := []*corev1.Node{testNode("a", on(cfg)), testNode("b", on(cfg), withImages(img1, img1))}
 	d := Decide(Inputs{Pool: pool, Nodes: nodes, Layering: l, Now: metav1.NewTime(t0)})
 	require.Equal(t, HoldNone, d.Hold)

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -125,7 +125,7 @@ func mosc(name, pool, image string) *mcfgv1.MachineOSConfig {
 	}
 }
 
-func mosb(name, config, rendered string, state machineos.State, digest string) *mcfgv1.MachineOSBuild {
+func mosb(name, config, rendered string, state osbuild.State, digest string) *mcfgv1.MachineOSBuild {
 	return &mcfgv1.MachineOSBuild{
 		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0)},
 		Spec: mcfgv1.MachineOSBuildSpec{
@@ -133,7 +133,7 @@ func mosb(name, config, rendered string, state machineos.State, digest string) *
 			MachineOSConfig: mcfgv1.MachineOSConfigReference{Name: config},
 		},
 		Status: mcfgv1.MachineOSBuildStatus{
-			Conditions:            machineos.Conditions(state, nil, metav1.NewTime(t0)),
+			Conditions:            osbuild.Conditions(state, nil, metav1.NewTime(t0)),
 			DigestedImagePushSpec: mcfgv1.ImageDigestFormat(digest),
 		},
 	}

@@ -5,8 +5,7 @@ import (
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 
-	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // Layering is what makes a pool layered: its MachineOSConfig, and the MachineOSBuild for the pool's current
@@ -34,7 +33,7 @@ func LayeringFor(pool *mcfgv1.MachineConfigPool, configs []*mcfgv1.MachineOSConf
 	}
 	l := &Layering{Config: mosc}
 	rendered := pool.Spec.Configuration.Name
-	current := mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation]
+	current := osbuild.CurrentName(mosc)
 	var matching []*mcfgv1.MachineOSBuild
 	for _, b := range builds {
 		if b.Spec.MachineOSConfig.Name != mosc.Name || b.Spec.MachineConfig.Name != rendered || rendered == "" {
@@ -70,11 +69,11 @@ func LayeringFor(pool *mcfgv1.MachineConfigPool, configs []*mcfgv1.MachineOSConf
 func (l *Layering) Image() string { return string(l.Config.Status.CurrentImagePullSpec) }
 
 // BuildState is the state of the build for the pool's config (Initial when there is none; see HasBuild).
-func (l *Layering) BuildState() machineos.State {
+func (l *Layering) BuildState() osbuild.State {
 	if l.Build == nil {
-		return machineos.StateInitial
+		return osbuild.StateInitial
 	}
-	return machineos.StateOf(l.Build)
+	return osbuild.StateOf(l.Build)
 }
 
 // HasBuild reports whether a build exists for the pool's current rendered config.
@@ -83,7 +82,7 @@ func (l *Layering) HasBuild() bool { return l.Build != nil }
 // Ready reports whether nodes may be moved: the build for the pool's config succeeded and the
 // MachineOSConfig names its image.
 func (l *Layering) Ready() bool {
-	return l.Build != nil && l.BuildState() == machineos.StateSucceeded && l.Image() != "" &&
+	return l.Build != nil && l.BuildState() == osbuild.StateSucceeded && l.Image() != "" &&
 		l.Image() == string(l.Build.Status.DigestedImagePushSpec)
 }
 

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 func TestLayeringFor(t *testing.T) {
@@ -36,36 +36,36 @@ func TestLayeringFor(t *testing.T) {
 		{
 			name:      "the annotated build, succeeded, image published",
 			configs:   []*mcfgv1.MachineOSConfig{annotated(mosc("m", "layered", img), "m-1")},
-			builds:    []*mcfgv1.MachineOSBuild{mosb("m-1", "m", cfg, machineos.StateSucceeded, img), newer(mosb("m-2", "m", cfg, machineos.StateBuilding, ""))},
+			builds:    []*mcfgv1.MachineOSBuild{mosb("m-1", "m", cfg, osbuild.StateSucceeded, img), newer(mosb("m-2", "m", cfg, osbuild.StateBuilding, ""))},
 			wantBuild: "m-1", wantReady: true,
 		},
 		{
 			name:      "succeeded, but the MachineOSConfig does not name its image yet",
 			configs:   []*mcfgv1.MachineOSConfig{annotated(mosc("m", "layered", ""), "m-1")},
-			builds:    []*mcfgv1.MachineOSBuild{mosb("m-1", "m", cfg, machineos.StateSucceeded, img)},
+			builds:    []*mcfgv1.MachineOSBuild{mosb("m-1", "m", cfg, osbuild.StateSucceeded, img)},
 			wantBuild: "m-1",
 		},
 		{
 			name:      "annotation names a build for an older config: fall back to one for the current config",
 			configs:   []*mcfgv1.MachineOSConfig{annotated(mosc("m", "layered", img), "m-old")},
-			builds:    []*mcfgv1.MachineOSBuild{mosb("m-old", "m", "rendered-layered-a", machineos.StateSucceeded, img), mosb("m-new", "m", cfg, machineos.StateBuilding, "")},
+			builds:    []*mcfgv1.MachineOSBuild{mosb("m-old", "m", "rendered-layered-a", osbuild.StateSucceeded, img), mosb("m-new", "m", cfg, osbuild.StateBuilding, "")},
 			wantBuild: "m-new",
 		},
 		{
 			name:    "no build for the current config",
 			configs: []*mcfgv1.MachineOSConfig{annotated(mosc("m", "layered", img), "m-old")},
-			builds:  []*mcfgv1.MachineOSBuild{mosb("m-old", "m", "rendered-layered-a", machineos.StateSucceeded, img)},
+			builds:  []*mcfgv1.MachineOSBuild{mosb("m-old", "m", "rendered-layered-a", osbuild.StateSucceeded, img)},
 		},
 		{
 			name:      "fallback prefers the build whose image the MachineOSConfig names, then the newest",
 			configs:   []*mcfgv1.MachineOSConfig{mosc("m", "layered", img)},
-			builds:    []*mcfgv1.MachineOSBuild{newer(mosb("m-b", "m", cfg, machineos.StateFailed, "")), mosb("m-a", "m", cfg, machineos.StateSucceeded, img)},
+			builds:    []*mcfgv1.MachineOSBuild{newer(mosb("m-b", "m", cfg, osbuild.StateFailed, "")), mosb("m-a", "m", cfg, osbuild.StateSucceeded, img)},
 			wantBuild: "m-a", wantReady: true,
 		},
 		{
 			name:      "builds of another MachineOSConfig are ignored",
 			configs:   []*mcfgv1.MachineOSConfig{mosc("m", "layered", "")},
-			builds:    []*mcfgv1.MachineOSBuild{mosb("x-1", "x", cfg, machineos.StateSucceeded, img), mosb("m-1", "m", cfg, machineos.StatePrepared, "")},
+			builds:    []*mcfgv1.MachineOSBuild{mosb("x-1", "x", cfg, osbuild.StateSucceeded, img), mosb("m-1", "m", cfg, osbuild.StatePrepared, "")},
 			wantBuild: "m-1",
 		},
 	}

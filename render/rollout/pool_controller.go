@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/imagemode/imagemode/render/renderer"
+	"github.com/imagemode/imagemode/internal/wellknown"
 )
 
 // Event reasons of the rollout (as in the reference).
@@ -148,7 +148,7 @@ func (r *Reconciler) observe(ctx context.Context, pool *mcfgv1.MachineConfigPool
 		byName[mcns.Items[i].Name] = &mcns.Items[i]
 	}
 	cc := &mcfgv1.ControllerConfig{}
-	switch err := r.Client.Get(ctx, types.NamespacedName{Name: renderer.ControllerConfigName}, cc); {
+	switch err := r.Client.Get(ctx, types.NamespacedName{Name: wellknown.ControllerConfigName}, cc); {
 	case apierrors.IsNotFound(err):
 		cc = nil
 	case err != nil:

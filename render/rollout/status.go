@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/render/poolstatus"
 )
 
@@ -169,13 +169,13 @@ func layeredUpdating(l *Layering, paused, nonBuildDegraded bool) (corev1.Conditi
 		if !l.HasBuild() {
 			return corev1.ConditionFalse, fmt.Sprintf("Pool is paused; waiting for a new OS image build to start (mosc: %s)", l.Config.Name), true
 		}
-		msg := map[machineos.State]string{
-			machineos.StateInitial:     "Pool is paused; OS image build has been created but not yet started (mosb: %s)",
-			machineos.StatePrepared:    "Pool is paused; OS image build has been prepared but will not rollout (mosb: %s)",
-			machineos.StateBuilding:    "Pool is paused; OS image build in progress (mosb: %s)",
-			machineos.StateFailed:      "Pool is paused; OS image build failed (mosb: %s)",
-			machineos.StateInterrupted: "Pool is paused; OS image build was interrupted (mosb: %s)",
-			machineos.StateSucceeded:   "Pool is paused; OS image build completed successfully (mosb: %s)",
+		msg := map[osbuild.State]string{
+			osbuild.StateInitial:     "Pool is paused; OS image build has been created but not yet started (mosb: %s)",
+			osbuild.StatePrepared:    "Pool is paused; OS image build has been prepared but will not rollout (mosb: %s)",
+			osbuild.StateBuilding:    "Pool is paused; OS image build in progress (mosb: %s)",
+			osbuild.StateFailed:      "Pool is paused; OS image build failed (mosb: %s)",
+			osbuild.StateInterrupted: "Pool is paused; OS image build was interrupted (mosb: %s)",
+			osbuild.StateSucceeded:   "Pool is paused; OS image build completed successfully (mosb: %s)",
 		}[state]
 		return corev1.ConditionFalse, fmt.Sprintf(msg, l.Build.Name), true
 	}
@@ -184,15 +184,15 @@ func layeredUpdating(l *Layering, paused, nonBuildDegraded bool) (corev1.Conditi
 		return corev1.ConditionFalse, "Pool update paused due to degraded condition", true
 	case !l.HasBuild():
 		return corev1.ConditionTrue, fmt.Sprintf("Pool is waiting for a new OS image build to start (mosc: %s)", l.Config.Name), true
-	case state == machineos.StateInitial || state == machineos.StatePrepared:
+	case state == osbuild.StateInitial || state == osbuild.StatePrepared:
 		return corev1.ConditionTrue, fmt.Sprintf("Pool is waiting for OS image build to start (mosb: %s)", l.Build.Name), true
-	case state == machineos.StateBuilding:
+	case state == osbuild.StateBuilding:
 		return corev1.ConditionTrue, fmt.Sprintf("Pool is waiting for OS image build to complete (mosb: %s)", l.Build.Name), true
-	case state == machineos.StateFailed:
+	case state == osbuild.StateFailed:
 		return corev1.ConditionFalse, fmt.Sprintf("Pool update stopped due to OS image build failure (mosb: %s)", l.Build.Name), true
-	case state == machineos.StateInterrupted:
+	case state == osbuild.StateInterrupted:
 		return corev1.ConditionFalse, fmt.Sprintf("Pool update stopped due to OS image build being interrupted (mosb: %s)", l.Build.Name), true
-	case state == machineos.StateSucceeded:
+	case state == osbuild.StateSucceeded:
 		return corev1.ConditionTrue, fmt.Sprintf("Pool is waiting for nodes to apply OS image (mosb: %s)", l.Build.Name), true
 	}
 	return "", "", false
@@ -205,10 +205,10 @@ func isBuildDegraded(pool *mcfgv1.MachineConfigPool, l *Layering) bool {
 		return poolstatus.IsTrue(&pool.Status, mcfgv1.MachineConfigPoolImageBuildDegraded)
 	}
 	state := l.BuildState()
-	if l.HasBuild() && state == machineos.StateFailed {
+	if l.HasBuild() && state == osbuild.StateFailed {
 		return true
 	}
-	if l.HasBuild() && (state.IsTransient() || state == machineos.StateSucceeded) {
+	if l.HasBuild() && (state.IsTransient() || state == osbuild.StateSucceeded) {
 		return false
 	}
 	return poolstatus.IsTrue(&pool.Status, mcfgv1.MachineConfigPoolImageBuildDegraded)

@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/render/poolstatus"
 )
 
@@ -52,7 +52,7 @@ func withPoolCondition(p *mcfgv1.MachineConfigPool, t mcfgv1.MachineConfigPoolCo
 func TestCalculateStatus(t *testing.T) {
 	const old, cur, img1, img2 = "rendered-worker-old", "rendered-worker-new", "quay.io/x/os@sha256:1", "quay.io/x/os@sha256:2"
 	working := withConfigs(old, cur, wellknown.NodeStateWorking)
-	building := func(m *mcfgv1.MachineOSConfig, state machineos.State) *Layering {
+	building := func(m *mcfgv1.MachineOSConfig, state osbuild.State) *Layering {
 		return &Layering{Config: m, Build: mosb("layered-abc", m.Name, cur, state, "")}
 	}
 	tests := []struct {
@@ -117,14 +117,14 @@ func TestCalculateStatus(t *testing.T) {
 		{
 			name: "docs: layered, image rebuilding (pool not paused)", pool: workerPool(cur),
 			nodes:    []*corev1.Node{testNode("a", on(cur), withImages(img1, img1)), testNode("b", on(cur), withImages(img1, img1))},
-			layering: building(mosc("layered-image", "worker", img1), machineos.StateBuilding),
+			layering: building(mosc("layered-image", "worker", img1), osbuild.StateBuilding),
 			want:     "False True False 2 2 2 0",
 			wantMsg:  "Pool is waiting for OS image build to complete (mosb: layered-abc)", wantConfig: old,
 		},
 		{
 			name: "docs: layered, image rebuilding, pool paused", pool: paused(workerPool(cur)),
 			nodes:    []*corev1.Node{testNode("a", on(cur), withImages(img1, img1)), testNode("b", on(cur), withImages(img1, img1))},
-			layering: building(mosc("layered-image", "worker", img1), machineos.StateBuilding),
+			layering: building(mosc("layered-image", "worker", img1), osbuild.StateBuilding),
 			want:     "False False False 2 2 2 0",
 			wantMsg:  "Pool is paused; OS image build in progress (mosb: layered-abc)", wantConfig: old,
 		},
@@ -143,55 +143,55 @@ func TestCalculateStatus(t *testing.T) {
 		},
 		{
 			name: "layered, build prepared", pool: workerPool(cur), nodes: []*corev1.Node{testNode("a", on(old))},
-			layering: building(mosc("layered-image", "worker", ""), machineos.StatePrepared), want: "False True False 1 0 0 0",
+			layering: building(mosc("layered-image", "worker", ""), osbuild.StatePrepared), want: "False True False 1 0 0 0",
 			wantMsg: "Pool is waiting for OS image build to start (mosb: layered-abc)", wantConfig: old,
 		},
 		{
 			name: "layered, build created not started", pool: workerPool(cur), nodes: []*corev1.Node{testNode("a", on(old))},
-			layering: building(mosc("layered-image", "worker", ""), machineos.StateInitial), want: "False True False 1 0 0 0",
+			layering: building(mosc("layered-image", "worker", ""), osbuild.StateInitial), want: "False True False 1 0 0 0",
 			wantMsg: "Pool is waiting for OS image build to start (mosb: layered-abc)", wantConfig: old,
 		},
 		{
 			name: "layered, build failed: Degraded, not updating",
 			pool: withPoolCondition(workerPool(cur), mcfgv1.MachineConfigPoolImageBuildDegraded, corev1.ConditionTrue), nodes: []*corev1.Node{testNode("a", on(old))},
-			layering: building(mosc("layered-image", "worker", ""), machineos.StateFailed), want: "False False True 1 0 0 0",
+			layering: building(mosc("layered-image", "worker", ""), osbuild.StateFailed), want: "False False True 1 0 0 0",
 			wantMsg: "Pool update stopped due to OS image build failure (mosb: layered-abc)", wantDegMsg: BuildFailedMessage, wantConfig: old,
 		},
 		{
 			name: "layered, build failed, even before the build service says ImageBuildDegraded", pool: workerPool(cur),
 			nodes:    []*corev1.Node{testNode("a", on(old))},
-			layering: building(mosc("layered-image", "worker", ""), machineos.StateFailed), want: "False False True 1 0 0 0",
+			layering: building(mosc("layered-image", "worker", ""), osbuild.StateFailed), want: "False False True 1 0 0 0",
 			wantMsg: "Pool update stopped due to OS image build failure (mosb: layered-abc)", wantDegMsg: BuildFailedMessage, wantConfig: old,
 		},
 		{
 			name: "stale ImageBuildDegraded while a new build runs: not degraded",
 			pool: withPoolCondition(workerPool(cur), mcfgv1.MachineConfigPoolImageBuildDegraded, corev1.ConditionTrue), nodes: []*corev1.Node{testNode("a", on(old))},
-			layering: building(mosc("layered-image", "worker", ""), machineos.StateBuilding), want: "False True False 1 0 0 0",
+			layering: building(mosc("layered-image", "worker", ""), osbuild.StateBuilding), want: "False True False 1 0 0 0",
 			wantMsg: "Pool is waiting for OS image build to complete (mosb: layered-abc)", wantConfig: old,
 		},
 		{
 			name: "layered, build interrupted", pool: workerPool(cur), nodes: []*corev1.Node{testNode("a", on(old))},
-			layering: building(mosc("layered-image", "worker", ""), machineos.StateInterrupted), want: "False False False 1 0 0 0",
+			layering: building(mosc("layered-image", "worker", ""), osbuild.StateInterrupted), want: "False False False 1 0 0 0",
 			wantMsg: "Pool update stopped due to OS image build being interrupted (mosb: layered-abc)", wantConfig: old,
 		},
 		{
 			name: "layered, built, nodes applying", pool: workerPool(cur),
 			nodes:    []*corev1.Node{testNode("a", on(cur), withImages(img2, img2)), testNode("b", on(cur), withImages(img1, img2), withConfigs("", "", wellknown.NodeStateWorking))},
-			layering: &Layering{Config: mosc("layered-image", "worker", img2), Build: mosb("layered-abc", "layered-image", cur, machineos.StateSucceeded, img2)},
+			layering: &Layering{Config: mosc("layered-image", "worker", img2), Build: mosb("layered-abc", "layered-image", cur, osbuild.StateSucceeded, img2)},
 			want:     "False True False 2 1 1 0",
 			wantMsg:  "Pool is waiting for nodes to apply OS image (mosb: layered-abc)", wantConfig: old,
 		},
 		{
 			name: "layered, all updated", pool: workerPool(cur),
 			nodes:       []*corev1.Node{testNode("a", on(cur), withImages(img2, img2))},
-			layering:    &Layering{Config: mosc("layered-image", "worker", img2), Build: mosb("layered-abc", "layered-image", cur, machineos.StateSucceeded, img2)},
+			layering:    &Layering{Config: mosc("layered-image", "worker", img2), Build: mosb("layered-abc", "layered-image", cur, osbuild.StateSucceeded, img2)},
 			want:        "True False False 1 1 1 0",
 			wantUpdated: "All nodes are updated with MachineConfig " + cur + " / Image " + img2, wantMsg: "", wantConfig: cur,
 		},
 		{
 			name: "layered, a node degraded: update paused", pool: workerPool(cur),
 			nodes:    []*corev1.Node{testNode("a", withConfigs(old, cur, wellknown.NodeStateDegraded), withImages(img1, img2))},
-			layering: &Layering{Config: mosc("layered-image", "worker", img2), Build: mosb("layered-abc", "layered-image", cur, machineos.StateSucceeded, img2)},
+			layering: &Layering{Config: mosc("layered-image", "worker", img2), Build: mosb("layered-abc", "layered-image", cur, osbuild.StateSucceeded, img2)},
 			want:     "False False True 1 0 0 1",
 			wantMsg:  "Pool update paused due to degraded condition", wantConfig: old,
 		},
@@ -226,12 +226,12 @@ func TestCalculateStatusPausedLayeredMessages(t *testing.T) {
 		want  string
 	}{
 		{name: "no build", want: "Pool is paused; waiting for a new OS image build to start (mosc: m)"},
-		{name: "initial", build: mosb("m-1", "m", cur, machineos.StateInitial, ""), want: "Pool is paused; OS image build has been created but not yet started (mosb: m-1)"},
-		{name: "prepared", build: mosb("m-1", "m", cur, machineos.StatePrepared, ""), want: "Pool is paused; OS image build has been prepared but will not rollout (mosb: m-1)"},
-		{name: "building", build: mosb("m-1", "m", cur, machineos.StateBuilding, ""), want: "Pool is paused; OS image build in progress (mosb: m-1)"},
-		{name: "failed", build: mosb("m-1", "m", cur, machineos.StateFailed, ""), want: "Pool is paused; OS image build failed (mosb: m-1)"},
-		{name: "interrupted", build: mosb("m-1", "m", cur, machineos.StateInterrupted, ""), want: "Pool is paused; OS image build was interrupted (mosb: m-1)"},
-		{name: "succeeded", build: mosb("m-1", "m", cur, machineos.StateSucceeded, "quay.io/x/os@sha256:2"), want: "Pool is paused; OS image build completed successfully (mosb: m-1)"},
+		{name: "initial", build: mosb("m-1", "m", cur, osbuild.StateInitial, ""), want: "Pool is paused; OS image build has been created but not yet started (mosb: m-1)"},
+		{name: "prepared", build: mosb("m-1", "m", cur, osbuild.StatePrepared, ""), want: "Pool is paused; OS image build has been prepared but will not rollout (mosb: m-1)"},
+		{name: "building", build: mosb("m-1", "m", cur, osbuild.StateBuilding, ""), want: "Pool is paused; OS image build in progress (mosb: m-1)"},
+		{name: "failed", build: mosb("m-1", "m", cur, osbuild.StateFailed, ""), want: "Pool is paused; OS image build failed (mosb: m-1)"},
+		{name: "interrupted", build: mosb("m-1", "m", cur, osbuild.StateInterrupted, ""), want: "Pool is paused; OS image build was interrupted (mosb: m-1)"},
+		{name: "succeeded", build: mosb("m-1", "m", cur, osbuild.StateSucceeded, "quay.io/x/os@sha256:2"), want: "Pool is paused; OS image build completed successfully (mosb: m-1)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

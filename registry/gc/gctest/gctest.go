@@ -37,7 +37,7 @@ import (
 const (
 	Namespace            = wellknown.MCONamespace
 	PushSecret           = "builder-dockercfg-test"
-	ControllerConfigName = renderer.ControllerConfigName
+	ControllerConfigName = wellknown.ControllerConfigName
 	Repo                 = "os/layered"
 )
 

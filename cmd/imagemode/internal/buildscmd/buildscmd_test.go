@@ -21,10 +21,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/clients"
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 const ns = wellknown.MCONamespace
@@ -70,9 +70,9 @@ func createBuild(ctx context.Context, t *testing.T, c client.Client, mosc, name,
 }
 
 func logCM(name, pod, text string, offset int, complete bool) *corev1.ConfigMap {
-	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: jobs.BuildLogCMName(name), Annotations: map[string]string{
-		jobs.BuildLogPodAnnotation: pod, jobs.BuildLogOffsetAnnotation: itoa(offset), jobs.BuildLogCompleteAnnotation: boolString(complete)}},
-		Data: map[string]string{jobs.BuildLogKey: text}}
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: osbuild.BuildLogCMName(name), Annotations: map[string]string{
+		osbuild.BuildLogPodAnnotation: pod, osbuild.BuildLogOffsetAnnotation: itoa(offset), osbuild.BuildLogCompleteAnnotation: boolString(complete)}},
+		Data: map[string]string{osbuild.BuildLogKey: text}}
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -127,7 +127,7 @@ func TestBuildsOnAPIServer(t *testing.T) {
 	running := createBuild(ctx, t, c, "layered-image", "layered-image-2222", "Building", func(b *mcfgv1.MachineOSBuild) {
 		b.Status.BuildStart = ptr.To(metav1.NewTime(b.CreationTimestamp.Add(30 * time.Second)))
 		b.Status.Builder = &mcfgv1.MachineOSBuilderReference{ImageBuilderType: mcfgv1.JobBuilder,
-			Job: &mcfgv1.ObjectReference{Group: "batch", Resource: "jobs", Namespace: ns, Name: jobs.JobName("layered-image-2222")}}
+			Job: &mcfgv1.ObjectReference{Group: "batch", Resource: "jobs", Namespace: ns, Name: osbuild.JobName("layered-image-2222")}}
 	})
 	failed := createBuild(ctx, t, c, "infra", "infra-3333", "Failed", func(b *mcfgv1.MachineOSBuild) {
 		b.Status.BuildStart = ptr.To(metav1.NewTime(b.CreationTimestamp.Add(5 * time.Second)))
@@ -137,7 +137,7 @@ func TestBuildsOnAPIServer(t *testing.T) {
 	now := pending.CreationTimestamp.Add(3*time.Hour + 5*time.Second) // every AGE reads 3h
 
 	// The running build's Job: its second attempt (the first pod failed).
-	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: jobs.JobName(running.Name)}, Spec: batchv1.JobSpec{
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: osbuild.JobName(running.Name)}, Spec: batchv1.JobSpec{
 		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{Name: "image-build", Image: "imagemode"}}}}}}
 	require.NoError(t, c.Create(ctx, job))
@@ -236,7 +236,7 @@ func TestBuildsOnAPIServer(t *testing.T) {
 		writeLog := func(pod, text string, offset int, complete bool) {
 			t.Helper()
 			cm := &corev1.ConfigMap{}
-			require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: jobs.BuildLogCMName(running.Name)}, cm))
+			require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: osbuild.BuildLogCMName(running.Name)}, cm))
 			want := logCM(running.Name, pod, text, offset, complete)
 			cm.Annotations, cm.Data = want.Annotations, want.Data
 			require.NoError(t, c.Update(ctx, cm))

@@ -15,10 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/clients"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/printers"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // Description is what `builds describe` shows (and prints with -o json).
@@ -109,7 +109,7 @@ func Describe(ctx context.Context, c client.Reader, namespace, name string) (*De
 		Pool: mosb.Labels[wellknown.TargetMachineConfigPoolLabel], RenderedConfig: mosb.Spec.MachineConfig.Name,
 		PushSpec: string(mosb.Spec.RenderedImagePushSpec), Image: string(s.DigestedImagePushSpec), State: printers.BuildState(mosb),
 		Created: &mosb.CreationTimestamp, BuildStart: s.BuildStart, BuildEnd: s.BuildEnd, Conditions: s.Conditions,
-		Job: Job{Namespace: namespace, Name: jobs.JobName(mosb.Name)}, Events: []Event{}}
+		Job: Job{Namespace: namespace, Name: osbuild.JobName(mosb.Name)}, Events: []Event{}}
 	if d.Conditions == nil {
 		d.Conditions = []metav1.Condition{}
 	}
@@ -132,12 +132,12 @@ func Describe(ctx context.Context, c client.Reader, namespace, name string) (*De
 		return nil, fmt.Errorf("reading job %s/%s: %w", d.Job.Namespace, d.Job.Name, err)
 	}
 	cm := &corev1.ConfigMap{}
-	switch err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: jobs.BuildLogCMName(mosb.Name)}, cm); {
+	switch err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: osbuild.BuildLogCMName(mosb.Name)}, cm); {
 	case err == nil:
-		d.Log = &Log{ConfigMap: cm.Name, Pod: cm.Annotations[jobs.BuildLogPodAnnotation],
-			Complete: cm.Annotations[jobs.BuildLogCompleteAnnotation] == "true", Bytes: len(cm.Data[jobs.BuildLogKey])}
+		d.Log = &Log{ConfigMap: cm.Name, Pod: cm.Annotations[osbuild.BuildLogPodAnnotation],
+			Complete: cm.Annotations[osbuild.BuildLogCompleteAnnotation] == "true", Bytes: len(cm.Data[osbuild.BuildLogKey])}
 	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("reading configmap %s/%s: %w", namespace, jobs.BuildLogCMName(mosb.Name), err)
+		return nil, fmt.Errorf("reading configmap %s/%s: %w", namespace, osbuild.BuildLogCMName(mosb.Name), err)
 	}
 	for _, q := range []struct{ namespace, kind, name string }{
 		{"", "MachineOSBuild", mosb.Name}, {d.Job.Namespace, "Job", d.Job.Name},

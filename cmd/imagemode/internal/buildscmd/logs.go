@@ -13,9 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/clients"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/printers"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 func newLogsCommand(newClients clients.Func, o *Options) *cobra.Command {
@@ -48,11 +48,11 @@ func Logs(ctx context.Context, c client.Reader, out, errOut io.Writer, namespace
 		return fmt.Errorf("reading machineosbuild %s: %w", name, err)
 	}
 	cm := &corev1.ConfigMap{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: jobs.BuildLogCMName(name)}, cm); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: osbuild.BuildLogCMName(name)}, cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("build %s has no log yet (configmap %s/%s not found)", name, namespace, jobs.BuildLogCMName(name))
+			return fmt.Errorf("build %s has no log yet (configmap %s/%s not found)", name, namespace, osbuild.BuildLogCMName(name))
 		}
-		return fmt.Errorf("reading configmap %s/%s: %w", namespace, jobs.BuildLogCMName(name), err)
+		return fmt.Errorf("reading configmap %s/%s: %w", namespace, osbuild.BuildLogCMName(name), err)
 	}
 	f := &follower{out: out, errOut: errOut}
 	return f.show(cm)
@@ -69,9 +69,9 @@ type follower struct {
 
 // show prints what cm has that was not printed yet.
 func (f *follower) show(cm *corev1.ConfigMap) error {
-	pod := cm.Annotations[jobs.BuildLogPodAnnotation]
-	text := cm.Data[jobs.BuildLogKey]
-	start, _ := strconv.ParseInt(cm.Annotations[jobs.BuildLogOffsetAnnotation], 10, 64)
+	pod := cm.Annotations[osbuild.BuildLogPodAnnotation]
+	text := cm.Data[osbuild.BuildLogKey]
+	start, _ := strconv.ParseInt(cm.Annotations[osbuild.BuildLogOffsetAnnotation], 10, 64)
 	if f.seen && pod != f.pod {
 		if _, err := fmt.Fprintf(f.out, "--- attempt %s ---\n", pod); err != nil {
 			return err
@@ -98,7 +98,7 @@ func (f *follower) show(cm *corev1.ConfigMap) error {
 // without a log yet is waited for.
 func Follow(ctx context.Context, c client.WithWatch, out, errOut io.Writer, namespace, name string) error {
 	f := &follower{out: out, errOut: errOut}
-	cmName := jobs.BuildLogCMName(name)
+	cmName := osbuild.BuildLogCMName(name)
 	for {
 		// Open the watches first, then read: nothing that happens in between is missed.
 		cmWatch, err := c.Watch(ctx, &corev1.ConfigMapList{}, client.InNamespace(namespace), client.MatchingFields{"metadata.name": cmName})
@@ -126,7 +126,7 @@ func Follow(ctx context.Context, c client.WithWatch, out, errOut io.Writer, name
 // terminal, or false when a watch ended (the caller reopens them).
 func (f *follower) follow(ctx context.Context, c client.Reader, namespace, name string, cmWatch, buildWatch watch.Interface) (bool, error) {
 	cm := &corev1.ConfigMap{}
-	switch err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: jobs.BuildLogCMName(name)}, cm); {
+	switch err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: osbuild.BuildLogCMName(name)}, cm); {
 	case err == nil:
 		if err := f.show(cm); err != nil {
 			return true, err
@@ -175,7 +175,7 @@ func (f *follower) follow(ctx context.Context, c client.Reader, namespace, name 
 // final prints the log's last version once the build ended, and the build's end state on errOut.
 func (f *follower) final(ctx context.Context, c client.Reader, namespace string, mosb *mcfgv1.MachineOSBuild) error {
 	cm := &corev1.ConfigMap{}
-	switch err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: jobs.BuildLogCMName(mosb.Name)}, cm); {
+	switch err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: osbuild.BuildLogCMName(mosb.Name)}, cm); {
 	case err == nil:
 		if err := f.show(cm); err != nil {
 			return err
@@ -185,7 +185,7 @@ func (f *follower) final(ctx context.Context, c client.Reader, namespace string,
 			fmt.Fprintf(f.errOut, "build %s kept no log\n", mosb.Name)
 		}
 	default:
-		return fmt.Errorf("reading configmap %s/%s: %w", namespace, jobs.BuildLogCMName(mosb.Name), err)
+		return fmt.Errorf("reading configmap %s/%s: %w", namespace, osbuild.BuildLogCMName(mosb.Name), err)
 	}
 	fmt.Fprintf(f.errOut, "build %s: %s\n", mosb.Name, printers.BuildState(mosb))
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/render/containerruntime"
 	"github.com/imagemode/imagemode/render/disruption"
 	"github.com/imagemode/imagemode/render/machineconfig"
@@ -268,7 +269,7 @@ func planLayering(before, after *State, pool *mcfgv1.MachineConfigPool, out rend
 			continue
 		}
 		in.Builds = append(in.Builds, b)
-		if b.Name == mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation] {
+		if b.Name == osbuild.CurrentName(mosc) {
 			current = b
 			in.CurrentRendered = find(after.Configs, b.Spec.MachineConfig.Name)
 		}
@@ -334,7 +335,7 @@ func rebuildReason(mosc *mcfgv1.MachineOSConfig, current *mcfgv1.MachineOSBuild,
 			}
 		}
 	}
-	if machineos.StateOf(current) != machineos.StateSucceeded {
+	if osbuild.StateOf(current) != osbuild.StateSucceeded {
 		why = append(why, fmt.Sprintf("current build %s has not succeeded", current.Name))
 	}
 	if len(why) == 0 {

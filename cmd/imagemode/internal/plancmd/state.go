@@ -18,9 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/render/containerruntime"
 	"github.com/imagemode/imagemode/render/disruption"
-	"github.com/imagemode/imagemode/render/renderer"
 )
 
 // State is a snapshot of what a plan depends on. Compute never changes it.
@@ -82,7 +82,7 @@ func LoadLive(ctx context.Context, c client.Reader) (*State, error) {
 		obj  client.Object
 		set  func()
 	}{
-		{"ControllerConfig", renderer.ControllerConfigName, cc, func() { s.ControllerConfig = cc }},
+		{"ControllerConfig", wellknown.ControllerConfigName, cc, func() { s.ControllerConfig = cc }},
 		{"MachineConfiguration", disruption.ClusterName, mcfg, func() { s.MachineConfiguration = mcfg }},
 		{"images.config.openshift.io", containerruntime.ImageConfigName, img, func() { s.Image = img }},
 	} {
@@ -173,8 +173,8 @@ func (s *State) put(d Document) error {
 	case *configv1.ImageTagMirrorSet:
 		s.ITMSs = replace(s.ITMSs, o)
 	case *mcfgv1.ControllerConfig:
-		if o.Name != renderer.ControllerConfigName {
-			return docError(d, "metadata.name: the cluster's ControllerConfig is %s", renderer.ControllerConfigName)
+		if o.Name != wellknown.ControllerConfigName {
+			return docError(d, "metadata.name: the cluster's ControllerConfig is %s", wellknown.ControllerConfigName)
 		}
 		s.ControllerConfig = o
 	case *operatorv1.MachineConfiguration:

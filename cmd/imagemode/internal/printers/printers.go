@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/yaml"
+
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // Output formats of -o.
@@ -147,27 +149,8 @@ func ConditionStatus(conds []metav1.Condition, condType string) string {
 	return ""
 }
 
-// Build states shown for MachineOSBuilds: the type of the True condition, Pending when none is True yet.
-const (
-	BuildPending     = "Pending"
-	BuildPrepared    = string(mcfgv1.MachineOSBuildPrepared)
-	BuildBuilding    = string(mcfgv1.MachineOSBuilding)
-	BuildSucceeded   = string(mcfgv1.MachineOSBuildSucceeded)
-	BuildFailed      = string(mcfgv1.MachineOSBuildFailed)
-	BuildInterrupted = string(mcfgv1.MachineOSBuildInterrupted)
-)
+// BuildState is a build's state as tables show it (osbuild.State.Display: Pending before it starts).
+func BuildState(mosb *mcfgv1.MachineOSBuild) string { return osbuild.StateOf(mosb).Display() }
 
-// BuildState reads a build's state from its conditions; terminal states win over transient ones.
-func BuildState(mosb *mcfgv1.MachineOSBuild) string {
-	for _, s := range []string{BuildSucceeded, BuildFailed, BuildInterrupted, BuildBuilding, BuildPrepared} {
-		if meta.IsStatusConditionTrue(mosb.Status.Conditions, s) {
-			return s
-		}
-	}
-	return BuildPending
-}
-
-// IsTerminal reports whether a build state never changes again.
-func IsTerminal(state string) bool {
-	return state == BuildSucceeded || state == BuildFailed || state == BuildInterrupted
-}
+// IsTerminal reports whether a build state, as BuildState shows it, never changes again.
+func IsTerminal(state string) bool { return osbuild.State(state).IsTerminal() }

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 func TestTable(t *testing.T) {
@@ -60,10 +62,10 @@ func TestBuildState(t *testing.T) {
 		conds []metav1.Condition
 		want  string
 	}{
-		{name: "no conditions", want: BuildPending},
-		{name: "all false", conds: []metav1.Condition{cond(BuildPrepared, "False"), cond(BuildBuilding, "False")}, want: BuildPending},
-		{name: "building", conds: []metav1.Condition{cond(BuildPrepared, "False"), cond(BuildBuilding, "True")}, want: BuildBuilding},
-		{name: "failed", conds: []metav1.Condition{cond(BuildBuilding, "False"), cond(BuildFailed, "True")}, want: BuildFailed},
+		{name: "no conditions", want: osbuild.DisplayPending},
+		{name: "all false", conds: []metav1.Condition{cond(string(osbuild.StatePrepared), "False"), cond(string(osbuild.StateBuilding), "False")}, want: osbuild.DisplayPending},
+		{name: "building", conds: []metav1.Condition{cond(string(osbuild.StatePrepared), "False"), cond(string(osbuild.StateBuilding), "True")}, want: string(osbuild.StateBuilding)},
+		{name: "failed", conds: []metav1.Condition{cond(string(osbuild.StateBuilding), "False"), cond(string(osbuild.StateFailed), "True")}, want: string(osbuild.StateFailed)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,8 +73,8 @@ func TestBuildState(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
-	assert.True(t, IsTerminal(BuildFailed))
-	assert.False(t, IsTerminal(BuildBuilding))
+	assert.True(t, IsTerminal(string(osbuild.StateFailed)))
+	assert.False(t, IsTerminal(string(osbuild.StateBuilding)))
 }
 
 func TestWriteAndCheckOutput(t *testing.T) {

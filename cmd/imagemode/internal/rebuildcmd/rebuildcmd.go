@@ -21,6 +21,7 @@ import (
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/printers"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/progress"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // ErrBuildDidNotSucceed is returned when the awaited build failed or was interrupted.
@@ -70,7 +71,7 @@ func Run(ctx context.Context, c client.Client, out io.Writer, name string, wait,
 	if err := c.Get(ctx, client.ObjectKey{Name: name}, mosc); err != nil {
 		return fmt.Errorf("reading machineosconfig %s: %w", name, err)
 	}
-	prev := mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation]
+	prev := osbuild.CurrentName(mosc)
 	var prevUID types.UID
 	if prev != "" {
 		b := &mcfgv1.MachineOSBuild{}
@@ -114,7 +115,7 @@ func Run(ctx context.Context, c client.Client, out io.Writer, name string, wait,
 			msg := fmt.Sprintf("machineosbuild/%s: %s", build, state)
 			if printers.IsTerminal(state) {
 				line.Done(msg)
-				if state != printers.BuildSucceeded {
+				if state != string(osbuild.StateSucceeded) {
 					return fmt.Errorf("machineosbuild %s: %s: %w", build, state, ErrBuildDidNotSucceed)
 				}
 				return nil
@@ -140,7 +141,7 @@ func observe(ctx context.Context, c client.Reader, name string, prevUID types.UI
 	if _, pending := mosc.Annotations[wellknown.RebuildAnnotation]; pending {
 		return "", "", nil
 	}
-	current := mosc.Annotations[wellknown.CurrentMachineOSBuildAnnotation]
+	current := osbuild.CurrentName(mosc)
 	if current == "" {
 		return "", "", nil
 	}

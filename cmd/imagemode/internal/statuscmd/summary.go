@@ -14,6 +14,7 @@ import (
 
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/printers"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // Status is what `imagemode status` shows; -o json|yaml prints it as is.
@@ -127,7 +128,7 @@ func Summarize(o *Objects) *Status {
 	}
 	for _, m := range o.MOSCs {
 		lp := LayeredPool{MachineOSConfig: m.Name, Pool: m.Spec.MachineConfigPool.Name, Image: string(m.Status.CurrentImagePullSpec)}
-		lp.Build = m.Annotations[wellknown.CurrentMachineOSBuildAnnotation]
+		lp.Build = osbuild.CurrentName(&m)
 		if lp.Build == "" && m.Status.MachineOSBuild != nil {
 			lp.Build = m.Status.MachineOSBuild.Name
 		}

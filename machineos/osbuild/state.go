@@ -1,4 +1,4 @@
-package machineos
+package osbuild
 
 import (
 	"time"
@@ -41,19 +41,34 @@ func (s State) IsTerminal() bool {
 // IsTransient reports whether a build in s is under way.
 func (s State) IsTransient() bool { return s == StatePrepared || s == StateBuilding }
 
+// stateOrder is the order StateOf looks for a True condition in: terminal states win over transient ones
+// (a build carries exactly one True condition when this project writes it; the order only matters for
+// conditions written by someone else).
+var stateOrder = [...]State{StateSucceeded, StateFailed, StateInterrupted, StateBuilding, StatePrepared}
+
 // StateOf reads a build's state: the type of its True condition, Initial when none is True.
 func StateOf(mosb *mcfgv1.MachineOSBuild) State {
-	for _, c := range mosb.Status.Conditions {
-		if c.Status == metav1.ConditionTrue {
-			for _, k := range conditionOrder {
-				if c.Type == string(k.t) {
-					return State(k.t)
-				}
+	for _, s := range stateOrder {
+		for _, c := range mosb.Status.Conditions {
+			if c.Type == string(s) && c.Status == metav1.ConditionTrue {
+				return s
 			}
 		}
 	}
 	return StateInitial
 }
+
+// Display is the state as the CLI shows it: the state's name, "Pending" for Initial (no True condition
+// yet), as `kubectl get machineosbuild` shows a build that has not started.
+func (s State) Display() string {
+	if s == StateInitial {
+		return DisplayPending
+	}
+	return string(s)
+}
+
+// DisplayPending is how a build with no True condition is shown.
+const DisplayPending = "Pending"
 
 // CanTransition reports whether a build may go from one state to another: Initial to any state; Prepared to
 // Building; a transient state to a terminal one; a state to itself. A terminal state never changes, so a

@@ -1,4 +1,4 @@
-package machineos
+package osbuild
 
 import (
 	"testing"
@@ -99,6 +99,32 @@ func TestBuildTimes(t *testing.T) {
 			assert.True(t, s.Time.Equal(tc.wantStart), "start %v", s)
 			assert.True(t, e.Time.Equal(tc.wantEnd), "end %v", e)
 			assert.True(t, e.After(s.Time), "the API requires buildEnd after buildStart")
+		})
+	}
+}
+
+func TestStateOfPrefersTerminalStates(t *testing.T) {
+	t.Parallel()
+	cond := func(s State, status metav1.ConditionStatus) metav1.Condition {
+		return metav1.Condition{Type: string(s), Status: status}
+	}
+	tests := []struct {
+		name        string
+		conds       []metav1.Condition
+		want        State
+		wantDisplay string
+	}{
+		{name: "no conditions", want: StateInitial, wantDisplay: "Pending"},
+		{name: "all false", conds: []metav1.Condition{cond(StatePrepared, metav1.ConditionFalse), cond(StateBuilding, metav1.ConditionFalse)}, want: StateInitial, wantDisplay: "Pending"},
+		{name: "building", conds: []metav1.Condition{cond(StateBuilding, metav1.ConditionTrue)}, want: StateBuilding, wantDisplay: "Building"},
+		{name: "terminal wins over transient whatever the order", conds: []metav1.Condition{cond(StateBuilding, metav1.ConditionTrue), cond(StateFailed, metav1.ConditionTrue)}, want: StateFailed, wantDisplay: "Failed"},
+		{name: "unknown types ignored", conds: []metav1.Condition{{Type: "Other", Status: metav1.ConditionTrue}}, want: StateInitial, wantDisplay: "Pending"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := StateOf(&mcfgv1.MachineOSBuild{Status: mcfgv1.MachineOSBuildStatus{Conditions: tc.conds}})
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.wantDisplay, got.Display())
 		})
 	}
 }
