@@ -30,14 +30,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
 	"github.com/imagemode/imagemode/manifests"
-	"github.com/imagemode/imagemode/registry/gc"
-	"github.com/imagemode/imagemode/render"
 	"github.com/imagemode/imagemode/render/renderer"
+	"github.com/imagemode/imagemode/system"
 )
 
 const ns = wellknown.MCONamespace
@@ -275,7 +272,8 @@ func impersonate(cfg *rest.Config, sa string) *rest.Config {
 // election in the namespace: every kind they watch must sync, and a pool must be rendered and its node
 // targeted (writes to configs, pools, nodes and MachineConfigNodes).
 func runControllersAs(ctx context.Context, t *testing.T, cp *controlplane.ControlPlane) {
-	mgr, err := ctrl.NewManager(impersonate(cp.Config, ctl), ctrl.Options{
+	sys := system.Options{Namespace: ns, Version: "rbac-test", BuilderImage: "example.com/imagemode:test"}
+	mgr, err := ctrl.NewManager(impersonate(cp.Config, ctl), system.ManagerOptions(ctrl.Options{
 		Scheme:                        cp.Scheme,
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
@@ -283,22 +281,12 @@ func runControllersAs(ctx context.Context, t *testing.T, cp *controlplane.Contro
 		LeaderElectionID:              "imagemode-controller",
 		LeaderElectionNamespace:       ns,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         machineos.CacheOptions(ns),
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(true), CacheSyncTimeout: 30 * time.Second},
-	})
+	}, sys))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := render.AddToManager(mgr, render.Options{Version: "rbac-test"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := machineos.AddToManager(mgr, machineos.Options{
-		Jobs:                 jobs.Options{Namespace: ns, Image: "example.com/imagemode:test"},
-		ControllerConfigName: wellknown.ControllerConfigName,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := gc.AddToManager(mgr, gc.Options{Namespace: ns, ControllerConfigName: wellknown.ControllerConfigName}); err != nil {
+	if err := system.AddToManager(mgr, sys); err != nil {
 		t.Fatal(err)
 	}
 	mgrCtx, stop := context.WithCancel(ctx)

@@ -1,6 +1,7 @@
-// Command imagemode-controller runs the cluster-side controllers: rendering of MachineConfigPools, the
-// generated registries configs, node disruption policy status, rollout and drain, and the build service
-// (MachineOSConfigs and MachineOSBuilds, builds run as Jobs).
+// Command imagemode-controller runs the cluster-side controllers, as package system assembles them:
+// rendering of MachineConfigPools, the generated registries configs, node disruption policy status,
+// rollout and drain, the build service (MachineOSConfigs and MachineOSBuilds, builds run as Jobs) and the
+// registry garbage collector. It only parses flags and builds the manager.
 package main
 
 import (
@@ -14,13 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/imagemode/imagemode/builder/jobs"
-	"github.com/imagemode/imagemode/internal/scheme"
 	"github.com/imagemode/imagemode/internal/version"
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
-	"github.com/imagemode/imagemode/registry/gc"
-	"github.com/imagemode/imagemode/render"
+	"github.com/imagemode/imagemode/system"
 )
 
 func main() {
@@ -45,28 +42,18 @@ func newCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("loading kubeconfig: %w", err)
 			}
-			mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-				Scheme:                 scheme.New(),
+			sys := system.Options{Namespace: namespace, Version: version.Get(), BuilderImage: builderImage, BuildCacheHostPath: cacheHostPath}
+			mgr, err := ctrl.NewManager(restCfg, system.ManagerOptions(ctrl.Options{
 				Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 				HealthProbeBindAddress: probeAddr,
 				LeaderElection:         leaderElect,
 				LeaderElectionID:       "imagemode-controller",
-				Cache:                  machineos.CacheOptions(namespace),
-			})
+			}, sys))
 			if err != nil {
 				return fmt.Errorf("creating manager: %w", err)
 			}
-			if err := render.AddToManager(mgr, render.Options{Version: version.Get()}); err != nil {
-				return fmt.Errorf("registering render controllers: %w", err)
-			}
-			if err := machineos.AddToManager(mgr, machineos.Options{
-				Jobs:                 jobs.Options{Namespace: namespace, Image: builderImage, CacheHostPath: cacheHostPath},
-				ControllerConfigName: wellknown.ControllerConfigName,
-			}); err != nil {
-				return fmt.Errorf("registering the build service: %w", err)
-			}
-			if err := gc.AddToManager(mgr, gc.Options{Namespace: namespace, ControllerConfigName: wellknown.ControllerConfigName}); err != nil {
-				return fmt.Errorf("registering the registry garbage collector: %w", err)
+			if err := system.AddToManager(mgr, sys); err != nil {
+				return err
 			}
 			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 				return err

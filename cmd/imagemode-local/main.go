@@ -16,14 +16,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imagemode/imagemode/builder/buildah"
-	"github.com/imagemode/imagemode/internal/localenv"
+	"github.com/imagemode/imagemode/local"
 )
 
 func main() {
 	if buildah.Reexec() {
 		return
 	}
-	localenv.RunBuilderIfRequested() // build pods run by the local pod runner execute this binary
+	local.RunBuilderIfRequested() // build pods run by the local pod runner execute this binary
 	if err := newRootCommand().Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -71,19 +71,19 @@ func runDemo(ctx context.Context, cmd *cobra.Command, stateDir string, keep, ver
 	if err := os.RemoveAll(abs); err != nil {
 		return fmt.Errorf("emptying state directory: %w", err)
 	}
-	opts := localenv.Options{StateDir: abs, DocsRegistry: docsRegistryUsable(ctx)}
+	opts := local.Options{StateDir: abs, DocsRegistry: docsRegistryUsable(ctx)}
 	if !opts.DocsRegistry {
 		fmt.Fprintf(out, "note: %s:%s does not resolve to 127.0.0.1 or the port is busy: the registry gets a free port and the\n"+
-			"docs' push spec is pointed at it (hack/demo.sh adds the /etc/hosts entry)\n\n", localenv.DocsRegistryHostname, localenv.DocsRegistryPort)
+			"docs' push spec is pointed at it (hack/demo.sh adds the /etc/hosts entry)\n\n", local.DocsRegistryHostname, local.DocsRegistryPort)
 	}
 	if verbose {
 		opts.Logs = cmd.ErrOrStderr()
 	}
-	env, err := localenv.New(opts)
+	env, err := local.New(opts)
 	if err != nil {
 		return err
 	}
-	steps := &localenv.Steps{Out: out}
+	steps := &local.Steps{Out: out}
 	demoErr := env.Demo(ctx, steps)
 	fmt.Fprintln(out)
 	steps.Summary()
@@ -112,11 +112,11 @@ func runDemo(ctx context.Context, cmd *cobra.Command, stateDir string, keep, ver
 // docsRegistryUsable reports whether the registry can serve at the docs' push host: the name resolves to
 // 127.0.0.1 and the port is free.
 func docsRegistryUsable(ctx context.Context) bool {
-	addrs, err := net.DefaultResolver.LookupHost(ctx, localenv.DocsRegistryHostname)
+	addrs, err := net.DefaultResolver.LookupHost(ctx, local.DocsRegistryHostname)
 	if err != nil || !slices.Contains(addrs, "127.0.0.1") {
 		return false
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:"+localenv.DocsRegistryPort)
+	l, err := net.Listen("tcp", "127.0.0.1:"+local.DocsRegistryPort)
 	if err != nil {
 		return false
 	}

@@ -13,8 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/imagemode/imagemode/builder/buildah/buildahtest"
-	"github.com/imagemode/imagemode/internal/localenv"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/local"
 	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
@@ -25,7 +25,7 @@ const layeredFile = "/usr/share/imagemode-layered"
 // pushed, and published as the succeeded build of the layered-image pool's MachineOSConfig. The pool's node
 // rebases to it with one reboot; a layer-only change (new config, same image) is applied rebootless; leaving
 // the pool (label removed) brings the node back to the worker config and the base image in one reboot.
-func testLayeredPool(t *testing.T, ctx context.Context, env *localenv.Env) {
+func testLayeredPool(t *testing.T, ctx context.Context, env *local.Env) {
 	c := env.ControlPlane.Client
 	node := startNodeSpec(t, ctx, env, nodeSpec{name: "layered-0", pools: []string{"worker", "layered-image"}, delete: true})
 	cfg1 := poolTarget(t, ctx, c, "layered-image", "")
@@ -37,7 +37,7 @@ func testLayeredPool(t *testing.T, ctx context.Context, env *localenv.Env) {
 		Spec: mcfgv1.MachineOSConfigSpec{
 			MachineConfigPool:       mcfgv1.MachineConfigPoolReference{Name: "layered-image"},
 			ImageBuilder:            mcfgv1.MachineOSImageBuilder{ImageBuilderType: mcfgv1.JobBuilder},
-			RenderedImagePushSecret: mcfgv1.ImageSecretObjectReference{Name: localenv.PushSecretName},
+			RenderedImagePushSecret: mcfgv1.ImageSecretObjectReference{Name: local.PushSecretName},
 			RenderedImagePushSpec:   mcfgv1.ImageTagFormat(env.Registry.Ref("os/layered", ":latest")),
 		},
 	}
@@ -85,7 +85,7 @@ func testLayeredPool(t *testing.T, ctx context.Context, env *localenv.Env) {
 		t.Fatal(err)
 	}
 	patch := client.MergeFrom(n.DeepCopy())
-	delete(n.Labels, localenv.NodeRoleLabelPrefix+"layered-image")
+	delete(n.Labels, local.NodeRoleLabelPrefix+"layered-image")
 	if err := c.Patch(ctx, n, patch); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func testLayeredPool(t *testing.T, ctx context.Context, env *localenv.Env) {
 // buildLayeredImage builds a layered image on the environment's base image with buildah (it adds
 // layeredFile, and an /etc file standing for the rendered config the real build bakes in) and pushes it,
 // returning its repo@digest.
-func buildLayeredImage(ctx context.Context, t *testing.T, env *localenv.Env) string {
+func buildLayeredImage(ctx context.Context, t *testing.T, env *local.Env) string {
 	t.Helper()
 	containerfile := "FROM " + env.BaseImage + "\nRUN echo layered > " + layeredFile +
 		" && echo shipped > /etc/layered-ship.cf && ostree container commit\n"

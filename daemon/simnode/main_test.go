@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/imagemode/imagemode/builder/buildah"
-	"github.com/imagemode/imagemode/internal/localenv"
+	"github.com/imagemode/imagemode/local"
 )
 
 // TestMain lets buildah re-execute the test binary for its build steps (the layered pool's image), and the
@@ -14,6 +14,6 @@ func TestMain(m *testing.M) {
 	if buildah.Reexec() {
 		return
 	}
-	localenv.RunBuilderIfRequested()
+	local.RunBuilderIfRequested()
 	os.Exit(m.Run())
 }

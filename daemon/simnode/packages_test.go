@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/imagemode/imagemode/daemon"
-	"github.com/imagemode/imagemode/internal/localenv"
+	"github.com/imagemode/imagemode/local"
 )
 
 // testKernelExtensions drives a classic (non-layered) pool through a realtime kernel with the usbguard
 // extension and back: each change is one reboot into a deployment whose package requests and base
 // removals carry the config's kernel and extensions.
-func testKernelExtensions(t *testing.T, ctx context.Context, env *localenv.Env) {
+func testKernelExtensions(t *testing.T, ctx context.Context, env *local.Env) {
 	c := env.ControlPlane.Client
 	ownPool(t, ctx, c, "rt")
 	node := startNodeSpec(t, ctx, env, nodeSpec{name: "rt-0", pools: []string{"rt"}, delete: true})

@@ -31,8 +31,8 @@ import (
 
 	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/daemon/simnode"
-	"github.com/imagemode/imagemode/internal/localenv"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/local"
 	"github.com/imagemode/imagemode/render"
 )
 
@@ -45,7 +45,7 @@ type nodeSpec struct {
 	delete bool // delete the Node object when the test ends (so that no pool waits for a stopped node)
 }
 
-func startNodeSpec(t *testing.T, ctx context.Context, env *localenv.Env, s nodeSpec) *simnode.Node {
+func startNodeSpec(t *testing.T, ctx context.Context, env *local.Env, s nodeSpec) *simnode.Node {
 	t.Helper()
 	ca, err := os.ReadFile(filepath.Join(env.Registry.CertDir, "ca.crt"))
 	if err != nil {
@@ -53,7 +53,7 @@ func startNodeSpec(t *testing.T, ctx context.Context, env *localenv.Env, s nodeS
 	}
 	labels := map[string]string{}
 	for _, p := range s.pools {
-		labels[localenv.NodeRoleLabelPrefix+p] = ""
+		labels[local.NodeRoleLabelPrefix+p] = ""
 	}
 	opts := simnode.Options{
 		Name: s.name, Dir: filepath.Join(t.TempDir(), s.name), Labels: labels,
@@ -84,7 +84,7 @@ func startNodeSpec(t *testing.T, ctx context.Context, env *localenv.Env, s nodeS
 func ownPool(t *testing.T, ctx context.Context, c client.Client, name string) {
 	t.Helper()
 	base := roleConfig("00-"+name, name, `{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/imagemode/pool","mode":420,"contents":{"source":"data:,`+name+`%0A"}}]}}`)
-	for _, obj := range []client.Object{localenv.Pool(name), base} {
+	for _, obj := range []client.Object{local.Pool(name), base} {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +163,7 @@ func TestAgentScenarios(t *testing.T) {
 	env := startRenderEnv(t, ctx)
 	for _, sc := range []struct {
 		name string
-		run  func(*testing.T, context.Context, *localenv.Env)
+		run  func(*testing.T, context.Context, *local.Env)
 	}{
 		{"Faults", testFaults},
 		{"DrainHandshake", testDrainHandshake},
@@ -179,9 +179,9 @@ func TestAgentScenarios(t *testing.T) {
 
 // startRenderEnv is startEnv without the build service: the render, registries, rollout and drain
 // controllers only (render.AddToManager), so that a test can publish MachineOSBuilds of its own.
-func startRenderEnv(t *testing.T, ctx context.Context) *localenv.Env {
+func startRenderEnv(t *testing.T, ctx context.Context) *local.Env {
 	t.Helper()
-	env, err := localenv.New(localenv.Options{StateDir: t.TempDir()})
+	env, err := local.New(local.Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func startRenderEnv(t *testing.T, ctx context.Context) *localenv.Env {
 
 // testFaults drives a node that belongs to no pool (its pool is deleted after its first boot) by setting
 // its desiredConfig by hand to configs the render would never produce.
-func testFaults(t *testing.T, ctx context.Context, env *localenv.Env) {
+func testFaults(t *testing.T, ctx context.Context, env *local.Env) {
 	c := env.ControlPlane.Client
 	ownPool(t, ctx, c, "faults")
 	var failEnable atomic.Bool
@@ -227,7 +227,7 @@ func testFaults(t *testing.T, ctx context.Context, env *localenv.Env) {
 	node := startNodeSpec(t, ctx, env, nodeSpec{name: "faults-0", pools: []string{"faults"}, wrap: wrap, delete: true})
 	first := poolTarget(t, ctx, c, "faults", "")
 	waitNode(t, ctx, c, node, "the first config", doneOn(first))
-	if err := c.Delete(ctx, localenv.Pool("faults")); err != nil {
+	if err := c.Delete(ctx, local.Pool("faults")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -388,7 +388,7 @@ func (s *enableFaultSystemd) Enable(ctx context.Context, units ...string) error 
 // testDrainHandshake: a change that needs a drain waits for it without blocking the agent (a second config
 // arriving meanwhile is taken instead), proceeds once the drain controller reports it, and uncordons; the
 // node's MachineConfigNode and metrics tell the story.
-func testDrainHandshake(t *testing.T, ctx context.Context, env *localenv.Env) {
+func testDrainHandshake(t *testing.T, ctx context.Context, env *local.Env) {
 	c := env.ControlPlane.Client
 	ownPool(t, ctx, c, "drainpool")
 	reg := prometheus.NewRegistry()
@@ -579,7 +579,7 @@ func gaugeWith(t *testing.T, reg *prometheus.Registry, name string, labels map[s
 
 // testRegistriesSpecial: an ImageDigestMirrorSet that only adds digest-only mirrors reloads crio without
 // a drain or a reboot; removing a mirror is unsafe: drain, then reload, still no reboot.
-func testRegistriesSpecial(t *testing.T, ctx context.Context, env *localenv.Env) {
+func testRegistriesSpecial(t *testing.T, ctx context.Context, env *local.Env) {
 	c := env.ControlPlane.Client
 	node := startNodeSpec(t, ctx, env, nodeSpec{name: "registries-0", pools: []string{"worker"}, delete: true})
 	cfg0 := poolTarget(t, ctx, c, "worker", "")

@@ -22,16 +22,16 @@ import (
 
 	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/daemon/simnode"
-	"github.com/imagemode/imagemode/internal/localenv"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/local"
 	"github.com/imagemode/imagemode/testimages"
 )
 
 // startEnv runs the local environment with the cluster-side controllers: control plane, registry with the
 // base OS image, pools, base configs and the render, rollout and drain controllers.
-func startEnv(t *testing.T, ctx context.Context) *localenv.Env {
+func startEnv(t *testing.T, ctx context.Context) *local.Env {
 	t.Helper()
-	env, err := localenv.New(localenv.Options{StateDir: t.TempDir()})
+	env, err := local.New(local.Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func startEnv(t *testing.T, ctx context.Context) *localenv.Env {
 	return env
 }
 
-func startNode(t *testing.T, ctx context.Context, env *localenv.Env, name, pool string, wrap func(daemon.Host) daemon.Host) *simnode.Node {
+func startNode(t *testing.T, ctx context.Context, env *local.Env, name, pool string, wrap func(daemon.Host) daemon.Host) *simnode.Node {
 	t.Helper()
 	ca, err := os.ReadFile(filepath.Join(env.Registry.CertDir, "ca.crt"))
 	if err != nil {
@@ -230,7 +230,7 @@ func TestNodeAgent(t *testing.T) {
 
 	// An OS image change: the node pulls the new image from the registry with its pull secret and boots it.
 	newOS, err := testimages.Push(ctx, env.Registry.SystemContext(), testimages.Options{Version: "9.6.20260101-1"},
-		env.Registry.Ref(localenv.BaseImageRepository, ":next"))
+		env.Registry.Ref(local.BaseImageRepository, ":next"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package localenv
+package local
 
 import (
 	"context"
@@ -110,7 +110,7 @@ func (e *Env) PushBaseImage(ctx context.Context) error {
 // Start* methods, so that a caller can time and report each.
 func New(opts Options) (*Env, error) {
 	if opts.StateDir == "" {
-		return nil, errors.New("localenv: Options.StateDir is required")
+		return nil, errors.New("local: Options.StateDir is required")
 	}
 	if err := os.MkdirAll(opts.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state directory: %w", err)

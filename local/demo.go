@@ -1,4 +1,4 @@
-package localenv
+package local
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package localenv
+package local
 
 import (
 	"context"
@@ -16,13 +16,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/imagemode/imagemode/builder/buildcmd"
-	"github.com/imagemode/imagemode/builder/jobs"
 	"github.com/imagemode/imagemode/builder/podrunner"
 	"github.com/imagemode/imagemode/internal/version"
 	"github.com/imagemode/imagemode/internal/wellknown"
-	"github.com/imagemode/imagemode/machineos"
-	"github.com/imagemode/imagemode/registry/gc"
-	"github.com/imagemode/imagemode/render"
+	"github.com/imagemode/imagemode/system"
 )
 
 // BuilderExecEnv, set to "imagemode-builder" in a process's environment, makes the process that calls
@@ -49,32 +46,23 @@ func RunBuilderIfRequested() {
 // path root, inside the state directory).
 const BuildCacheHostPath = "/var/lib/imagemode/build-cache"
 
-// StartControllers runs the cluster-side controllers in this process, as imagemode-controller runs them in
-// a cluster (render, registries, disruption policy status, rollout, drain, the build service and the
+// StartControllers runs the cluster-side controllers in this process, assembled by package system as
+// imagemode-controller runs them in a cluster (render, registries, disruption policy status, rollout, drain, the build service and the
 // registry garbage collector), plus the local pod runner that plays the kubelet for build pods, until Stop.
 func (e *Env) StartControllers(ctx context.Context) error {
 	if e.ControlPlane == nil {
 		return errors.New("control plane not started")
 	}
 	ns := wellknown.MCONamespace
-	mgr, err := ctrl.NewManager(e.ControlPlane.Config, ctrl.Options{
+	sys := system.Options{Namespace: ns, Version: version.Get(), BuilderImage: "imagemode:local", BuildCacheHostPath: BuildCacheHostPath}
+	mgr, err := ctrl.NewManager(e.ControlPlane.Config, system.ManagerOptions(ctrl.Options{
 		Scheme:  e.ControlPlane.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   machineos.CacheOptions(ns),
-	})
+	}, sys))
 	if err != nil {
 		return fmt.Errorf("creating controller manager: %w", err)
 	}
-	if err := render.AddToManager(mgr, render.Options{Version: version.Get()}); err != nil {
-		return err
-	}
-	if err := machineos.AddToManager(mgr, machineos.Options{
-		Jobs:                 jobs.Options{Namespace: ns, Image: "imagemode:local", CacheHostPath: BuildCacheHostPath},
-		ControllerConfigName: wellknown.ControllerConfigName,
-	}); err != nil {
-		return err
-	}
-	if err := gc.AddToManager(mgr, gc.Options{Namespace: ns, ControllerConfigName: wellknown.ControllerConfigName}); err != nil {
+	if err := system.AddToManager(mgr, sys); err != nil {
 		return err
 	}
 	self, err := os.Executable()
