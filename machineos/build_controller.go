@@ -70,87 +70,173 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	if mosb.Annotations[ReusedFromAnnotation] != "" {
 		return ctrl.Result{}, nil // no build runs: the MachineOSConfig controller records the reused image
 	}
-	state := osbuild.StateOf(mosb)
-	job, err := r.job(ctx, mosb)
+	obs, err := r.observe(ctx, mosb)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	switch {
-	case state == osbuild.StateSucceeded:
-		return r.cleanUp(ctx, mosb, job)
-	case state.IsTerminal():
-		return ctrl.Result{}, nil // failed and interrupted builds keep their objects for inspection
-	case job == nil && mosb.Annotations[wellknown.JobUIDAnnotation] != "":
-		// The Job went away before the build ended: it was deleted.
-		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildInterrupted, "Build", "Job %s was deleted during the build", osbuild.JobName(mosb.Name))
-		return ctrl.Result{}, r.setState(ctx, mosb, osbuild.StateInterrupted, nil)
-	case job == nil:
-		return r.start(ctx, mosb)
-	default:
-		return r.follow(ctx, mosb, job)
+	step, err := DecideBuild(obs)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
+	return r.act(ctx, obs, step)
 }
 
-// job returns the build's Job if it belongs to this MachineOSBuild; a same-named Job of an earlier,
-// deleted MachineOSBuild is deleted.
-func (r *BuildReconciler) job(ctx context.Context, mosb *mcfgv1.MachineOSBuild) (*batchv1.Job, error) {
+// observe reads what DecideBuild needs: the build's Job and, while the build runs, the digest its pod
+// recorded (read past the cache, which may lag the pod's write).
+func (r *BuildReconciler) observe(ctx context.Context, mosb *mcfgv1.MachineOSBuild) (BuildObservation, error) {
+	obs := BuildObservation{Build: mosb, Now: r.Clock.Now()}
 	job := &batchv1.Job{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: osbuild.JobName(mosb.Name)}, job)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
+	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: osbuild.JobName(mosb.Name)}, job); {
+	case apierrors.IsNotFound(err):
+		return obs, nil
+	case err != nil:
+		return obs, fmt.Errorf("reading job %s: %w", osbuild.JobName(mosb.Name), err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading job %s: %w", osbuild.JobName(mosb.Name), err)
+	obs.Job = job
+	if osbuild.StateOf(mosb).IsTerminal() || !metav1.IsControlledBy(job, mosb) {
+		return obs, nil
 	}
-	if !metav1.IsControlledBy(job, mosb) {
+	cm := &corev1.ConfigMap{}
+	switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: osbuild.DigestCMName(mosb.Name)}, cm); {
+	case err != nil:
+		obs.DigestProblem = err.Error()
+	case cm.Data[osbuild.DigestKey] == "":
+		obs.DigestProblem = "no digest recorded"
+	default:
+		obs.Digest = cm.Data[osbuild.DigestKey]
+	}
+	return obs, nil
+}
+
+// act carries out step.
+func (r *BuildReconciler) act(ctx context.Context, obs BuildObservation, step BuildStep) (ctrl.Result, error) {
+	mosb, job := obs.Build, obs.Job
+	switch step.Action {
+	case BuildNothing:
+		return ctrl.Result{RequeueAfter: step.RequeueAfter}, nil
+	case BuildDeleteEarlierJob:
 		if job.DeletionTimestamp == nil {
 			bg := metav1.DeletePropagationForeground
 			if err := r.Client.Delete(ctx, job, &client.DeleteOptions{PropagationPolicy: &bg}); client.IgnoreNotFound(err) != nil {
-				return nil, fmt.Errorf("deleting job %s of an earlier build: %w", job.Name, err)
+				return ctrl.Result{}, fmt.Errorf("deleting job %s of an earlier build: %w", job.Name, err)
 			}
 		}
-		return nil, fmt.Errorf("job %s belongs to an earlier build of the same name; waiting for its deletion", job.Name)
+		return ctrl.Result{}, fmt.Errorf("job %s belongs to an earlier build of the same name; waiting for its deletion", job.Name)
+	case BuildStart:
+		return r.start(ctx, mosb)
+	case BuildCleanUp:
+		fg := metav1.DeletePropagationForeground
+		if err := r.Client.Delete(ctx, job, &client.DeleteOptions{PropagationPolicy: &fg}); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, fmt.Errorf("deleting job %s after success: %w", job.Name, err)
+		}
+		return ctrl.Result{}, nil
 	}
-	return job, nil
+	// Follow.
+	if step.AdoptJob {
+		if err := r.ensureJobObjects(ctx, mosb, job); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.recordJob(ctx, mosb, job); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if step.Next == "" {
+		return ctrl.Result{}, nil
+	}
+	if step.EventReason != "" {
+		r.Recorder.Eventf(mosb, nil, step.EventType, step.EventReason, "Build", "%s", step.EventMessage)
+	}
+	if job == nil {
+		return ctrl.Result{}, r.setState(ctx, mosb, step.Next, nil)
+	}
+	return ctrl.Result{}, r.setStateWithJob(ctx, mosb, step.Next, job, func(s *mcfgv1.MachineOSBuildStatus) {
+		if step.Digested != "" {
+			s.DigestedImagePushSpec = mcfgv1.ImageDigestFormat(step.Digested)
+		}
+		if s.BuildStart == nil {
+			start := job.CreationTimestamp
+			s.BuildStart = &start
+		}
+		s.Builder = &mcfgv1.MachineOSBuilderReference{ImageBuilderType: mcfgv1.JobBuilder,
+			Job: &mcfgv1.ObjectReference{Group: "batch", Resource: "jobs", Namespace: job.Namespace, Name: job.Name}}
+	})
 }
 
-// start prepares and starts a build: the Containerfile is composed and validated, the secrets read, then
-// the Job, ConfigMaps and Secrets are created and the build is Prepared.
-func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild) (ctrl.Result, error) {
+// preparation is what preparing a build found: its objects, or why it cannot start now.
+type preparation struct {
+	objs *jobs.Objects
+	// gone: the build's inputs (config, pool, rendered config) are gone; stale: the pool moved on to
+	// another rendered config before the build started (the MachineOSConfig controller replaces it).
+	gone, stale bool
+	// invalid is input no retry can fix (a Containerfile that does not parse, a config that cannot be
+	// layered): the build fails.
+	invalid error
+	// wait says why the build waits (a missing or invalid secret the user can fix).
+	wait string
+}
+
+// prepare composes the build once — the layered Containerfile and its build context, archived for the
+// build pod, which composes nothing — reads the secrets and the entitlement objects, and returns the Job,
+// ConfigMaps and Secrets to create. Starting a build and completing one interrupted between creating its
+// Job and its other objects (started: its Job exists, so a pool that moved on does not stop it) both go
+// through it.
+func (r *BuildReconciler) prepare(ctx context.Context, mosb *mcfgv1.MachineOSBuild, started bool) (preparation, error) {
 	in, err := r.loadBuildInputs(ctx, mosb)
-	if err != nil || in == nil {
-		return ctrl.Result{}, err
+	if err != nil {
+		return preparation{}, err
 	}
-	if in.pool.Spec.Configuration.Name != mosb.Spec.MachineConfig.Name {
-		// A stale build: the pool moved on before it started. The MachineOSConfig controller replaces it.
-		return ctrl.Result{}, nil
+	if in == nil {
+		return preparation{gone: true}, nil
+	}
+	if !started && in.pool.Spec.Configuration.Name != mosb.Spec.MachineConfig.Name {
+		return preparation{stale: true}, nil
 	}
 	bc, err := layering.Compose(layering.Inputs{Rendered: in.rendered, MachineOSConfig: in.mosc, MachineOSBuild: mosb,
 		BaseImage: mosb.Annotations[BaseImageAnnotation]})
 	if err != nil {
-		// Invalid input (a Containerfile that does not parse, a config that cannot be layered) fails at once:
-		// retrying cannot help.
-		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build", "%v", err)
-		return ctrl.Result{}, r.setState(ctx, mosb, osbuild.StateFailed, func(s *mcfgv1.MachineOSBuildStatus) {
-			s.BuildStart = ptrTime(mosb.CreationTimestamp)
-		})
+		return preparation{invalid: err}, nil
+	}
+	archive, err := bc.Archive()
+	if err != nil {
+		return preparation{invalid: fmt.Errorf("archiving the build context: %w", err)}, nil
 	}
 	req := &jobs.Request{MachineOSConfig: in.mosc, MachineOSBuild: mosb, Pool: in.pool, Rendered: in.rendered,
-		Containerfile: bc.Containerfile, RegistryCAs: in.registryCAs}
+		Containerfile: bc.Containerfile, Context: archive, RegistryCAs: in.registryCAs}
 	if req.RunMounts, err = r.runMounts(ctx, in.pool.Name); err != nil {
-		return ctrl.Result{}, err
+		return preparation{}, err
 	}
 	var wait string
 	if req.BasePullSecret, wait, err = r.secret(ctx, basePullSecretName(in.mosc)); err != nil || wait != "" {
-		return r.waitFor(mosb, wait, err)
+		return preparation{wait: wait}, err
 	}
 	if req.PushSecret, wait, err = r.secret(ctx, in.mosc.Spec.RenderedImagePushSecret.Name); err != nil || wait != "" {
-		return r.waitFor(mosb, wait, err)
+		return preparation{wait: wait}, err
 	}
 	objs, err := jobs.Build(req, r.Jobs)
 	if err != nil {
-		return r.waitFor(mosb, err.Error(), nil) // an invalid secret: the user can fix its content
+		return preparation{wait: err.Error()}, nil // an invalid secret: the user can fix its content
 	}
+	return preparation{objs: objs}, nil
+}
+
+// start prepares and starts a build: the Job, then its ConfigMaps and Secrets, and the build is Prepared.
+func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild) (ctrl.Result, error) {
+	p, err := r.prepare(ctx, mosb, false)
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case p.gone, p.stale:
+		return ctrl.Result{}, nil
+	case p.invalid != nil:
+		// Retrying cannot help: the build fails at once.
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build", "%v", p.invalid)
+		return ctrl.Result{}, r.setState(ctx, mosb, osbuild.StateFailed, func(s *mcfgv1.MachineOSBuildStatus) {
+			s.BuildStart = ptrTime(mosb.CreationTimestamp)
+		})
+	case p.wait != "":
+		return r.waitFor(mosb, p.wait)
+	}
+	objs := p.objs
 	if err := controllerutil.SetControllerReference(mosb, objs.Job, r.Client.Scheme()); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -163,7 +249,7 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 	r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventJobCreated, "Build", "Created job %s/%s", objs.Job.Namespace, objs.Job.Name)
 	// The Job exists and has its UID: its ConfigMaps and Secrets follow, owned by it (created with their
 	// owner: the build service needs no right to update them), and the build records the UID. A crash in
-	// between is completed by follow (ensureJobObjects). The build pod waits for its volumes as a kubelet
+	// between is completed by a later pass (BuildStep.AdoptJob). The build pod waits for its volumes as a kubelet
 	// does; the local pod runner starts it as soon as they appear.
 	if err := r.createJobObjects(ctx, objs, objs.Job); err != nil {
 		return ctrl.Result{}, err
@@ -171,87 +257,21 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 	return ctrl.Result{}, r.recordJob(ctx, mosb, objs.Job)
 }
 
-// follow completes a started build's objects and maps its Job's progress to the build's state.
-func (r *BuildReconciler) follow(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) (ctrl.Result, error) {
-	if mosb.Annotations[wellknown.JobUIDAnnotation] != string(job.UID) {
-		// Only after a crash between creating the Job and recording it.
-		if err := r.ensureJobObjects(ctx, mosb, job); err != nil {
-			return ctrl.Result{}, err
-		}
-		if err := r.recordJob(ctx, mosb, job); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	next := JobState(job)
-	digestCM := &corev1.ConfigMap{}
-	digestErr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: osbuild.DigestCMName(mosb.Name)}, digestCM)
-	if next == osbuild.StateBuilding && digestErr == nil && digestCM.Data[osbuild.DigestKey] != "" {
-		// The build pod records the digest only once the image is pushed: the build has succeeded, even if
-		// the Job controller (which batches pod updates) has not counted it yet.
-		next = osbuild.StateSucceeded
-	}
-	if next == osbuild.StateOf(mosb) || !osbuild.CanTransition(osbuild.StateOf(mosb), next) {
-		return ctrl.Result{}, nil
-	}
-	var digested string
-	if next == osbuild.StateSucceeded {
-		cm, err := digestCM, digestErr
-		if err != nil || cm.Data[osbuild.DigestKey] == "" {
-			r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build",
-				"Job %s succeeded but configmap %s holds no digest (%v)", job.Name, osbuild.DigestCMName(mosb.Name), err)
-			next = osbuild.StateFailed
-		} else if digested, err = DigestedPullSpec(string(mosb.Spec.RenderedImagePushSpec), cm.Data[osbuild.DigestKey]); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	switch next {
-	case osbuild.StateSucceeded:
-		r.Recorder.Eventf(mosb, nil, corev1.EventTypeNormal, EventBuildCompleted, "Build", "Build completed: %s", digested)
-	case osbuild.StateFailed:
-		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build", "Build failed after %d attempts (job %s)", job.Status.Failed, job.Name)
-	case osbuild.StateInterrupted:
-		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildInterrupted, "Build", "Job %s was deleted during the build", job.Name)
-	}
-	return ctrl.Result{}, r.setStateWithJob(ctx, mosb, next, job, func(s *mcfgv1.MachineOSBuildStatus) {
-		if digested != "" {
-			s.DigestedImagePushSpec = mcfgv1.ImageDigestFormat(digested)
-		}
-		if s.BuildStart == nil {
-			start := job.CreationTimestamp
-			s.BuildStart = &start
-		}
-		s.Builder = &mcfgv1.MachineOSBuilderReference{ImageBuilderType: mcfgv1.JobBuilder,
-			Job: &mcfgv1.ObjectReference{Group: "batch", Resource: "jobs", Namespace: job.Namespace, Name: job.Name}}
-	})
-}
-
-// ensureJobObjects creates the build's ConfigMaps and Secrets, owned by its Job, where missing.
+// ensureJobObjects creates the build's ConfigMaps and Secrets, owned by its Job, where missing (after a
+// crash between creating the Job and them). Here nothing may wait: the Job already runs.
 func (r *BuildReconciler) ensureJobObjects(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) error {
-	in, err := r.loadBuildInputs(ctx, mosb)
-	if err != nil || in == nil {
-		return fmt.Errorf("loading inputs of machineosbuild %s: %w", mosb.Name, errors.Join(err, errors.New("inputs gone")))
+	p, err := r.prepare(ctx, mosb, true)
+	switch {
+	case err != nil:
+		return fmt.Errorf("preparing the objects of machineosbuild %s: %w", mosb.Name, err)
+	case p.gone:
+		return fmt.Errorf("preparing the objects of machineosbuild %s: its inputs are gone", mosb.Name)
+	case p.invalid != nil:
+		return fmt.Errorf("preparing the objects of machineosbuild %s: %w", mosb.Name, p.invalid)
+	case p.wait != "":
+		return fmt.Errorf("preparing the objects of machineosbuild %s: %s", mosb.Name, p.wait)
 	}
-	bc, err := layering.Compose(layering.Inputs{Rendered: in.rendered, MachineOSConfig: in.mosc, MachineOSBuild: mosb,
-		BaseImage: mosb.Annotations[BaseImageAnnotation]})
-	if err != nil {
-		return err
-	}
-	req := &jobs.Request{MachineOSConfig: in.mosc, MachineOSBuild: mosb, Pool: in.pool, Rendered: in.rendered,
-		Containerfile: bc.Containerfile, RegistryCAs: in.registryCAs}
-	if req.RunMounts, err = r.runMounts(ctx, in.pool.Name); err != nil {
-		return err
-	}
-	if req.BasePullSecret, _, err = r.secret(ctx, basePullSecretName(in.mosc)); err != nil || req.BasePullSecret == nil {
-		return fmt.Errorf("reading base pull secret: %w", errors.Join(err, errors.New("missing")))
-	}
-	if req.PushSecret, _, err = r.secret(ctx, in.mosc.Spec.RenderedImagePushSecret.Name); err != nil || req.PushSecret == nil {
-		return fmt.Errorf("reading push secret: %w", errors.Join(err, errors.New("missing")))
-	}
-	objs, err := jobs.Build(req, r.Jobs)
-	if err != nil {
-		return err
-	}
-	return r.createJobObjects(ctx, objs, job)
+	return r.createJobObjects(ctx, p.objs, job)
 }
 
 // createJobObjects creates the build's ConfigMaps and Secrets, owned by job, all at once (the build pod
@@ -300,26 +320,6 @@ func (r *BuildReconciler) recordJob(ctx context.Context, mosb *mcfgv1.MachineOSB
 // its image store) before its Job is deleted anyway.
 const cleanupGrace = 30 * time.Second
 
-// cleanUp deletes a successful build's Job (and with it, through ownership, its ConfigMaps and Secrets) once
-// its pod has exited: the build is Succeeded as soon as the digest is recorded, but the pod still closes its
-// image store (the layer cache), and killing it then could leave the cache unusable.
-func (r *BuildReconciler) cleanUp(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) (ctrl.Result, error) {
-	if job == nil || job.DeletionTimestamp != nil || string(job.UID) != mosb.Annotations[wellknown.JobUIDAnnotation] {
-		return ctrl.Result{}, nil
-	}
-	finished := job.Status.Succeeded > 0 || hasCondition(job, batchv1.JobComplete) || hasCondition(job, batchv1.JobFailed)
-	if !finished && mosb.Status.BuildEnd != nil {
-		if left := cleanupGrace - r.Clock.Since(mosb.Status.BuildEnd.Time); left > 0 {
-			return ctrl.Result{RequeueAfter: left}, nil // the Job's status change brings the build back sooner
-		}
-	}
-	fg := metav1.DeletePropagationForeground
-	if err := r.Client.Delete(ctx, job, &client.DeleteOptions{PropagationPolicy: &fg}); client.IgnoreNotFound(err) != nil {
-		return ctrl.Result{}, fmt.Errorf("deleting job %s after success: %w", job.Name, err)
-	}
-	return ctrl.Result{}, nil
-}
-
 // setState writes the build's conditions for state (if the transition is allowed), buildEnd for terminal
 // states, and whatever mutate changes, in one status patch.
 func (r *BuildReconciler) setState(ctx context.Context, mosb *mcfgv1.MachineOSBuild, state osbuild.State, mutate func(*mcfgv1.MachineOSBuildStatus)) error {
@@ -354,10 +354,7 @@ func (r *BuildReconciler) setStateWithJob(ctx context.Context, mosb *mcfgv1.Mach
 }
 
 // waitFor reports why a build cannot start yet and looks again later.
-func (r *BuildReconciler) waitFor(mosb *mcfgv1.MachineOSBuild, why string, err error) (ctrl.Result, error) {
-	if err != nil {
-		return ctrl.Result{}, err
-	}
+func (r *BuildReconciler) waitFor(mosb *mcfgv1.MachineOSBuild, why string) (ctrl.Result, error) {
 	r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildWaiting, "Build", "%s", why)
 	return ctrl.Result{RequeueAfter: secretWait}, nil
 }

@@ -1,6 +1,6 @@
-// Package buildcmd is the program a build pod runs (`imagemode-builder build`): it reads the rendered
-// MachineConfig and the composed Containerfile the build service mounted, writes the build context (package
-// layering), builds in-process with the buildah library into a store that may persist between builds (the
+// Package buildcmd is the program a build pod runs (`imagemode-builder build`): it reads the Containerfile
+// and the build context archive the build service composed (package layering) and mounted, writes the
+// context out, builds in-process with the buildah library into a store that may persist between builds (the
 // layer cache), pushes to the build's tag with the push credentials, and records the pushed manifest digest
 // in the ConfigMap digest-<build>, which the build service reads. Registry CAs come as a certs.d tree (one
 // directory per host) built from the ControllerConfig's image registry bundles. It tees its output into the
@@ -8,10 +8,7 @@
 package buildcmd
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +38,8 @@ import (
 
 // Options are the build command's inputs.
 type Options struct {
-	Containerfile, MachineConfig     string // mounted ConfigMap files
+	Containerfile, ContextArchive    string // mounted ConfigMap files
+	RenderedConfig, BaseImage        string // what is built, for the log and the local tag
 	BasePullAuthFile, PushAuthFile   string // mounted dockerconfigjson files
 	Tag                              string // where to push
 	StorageRoot                      string // image store (the layer cache when it persists)
@@ -69,7 +67,9 @@ func NewCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Containerfile, "containerfile", "", "the composed Containerfile")
-	f.StringVar(&o.MachineConfig, "machineconfig", "", "the rendered MachineConfig, gzipped JSON")
+	f.StringVar(&o.ContextArchive, "context-archive", "", "the composed build context (gzipped tar, without the Containerfile)")
+	f.StringVar(&o.RenderedConfig, "rendered-config", "", "name of the rendered MachineConfig built (for the log)")
+	f.StringVar(&o.BaseImage, "base-image", "", "the base OS image (for the log)")
 	f.StringVar(&o.BasePullAuthFile, "base-pull-authfile", "", "credentials for pulling the base image")
 	f.StringVar(&o.PushAuthFile, "push-authfile", "", "credentials for pushing the built image")
 	f.StringVar(&o.Tag, "tag", "", "image reference to push to")
@@ -83,7 +83,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.MachineOSBuild, "machineosbuild", "", "the MachineOSBuild being built (owner of the build-log ConfigMap)")
 	f.StringVar(&o.MachineOSBuildUID, "machineosbuild-uid", "", "the MachineOSBuild's UID")
 	f.StringVar(&o.PodName, "pod-name", os.Getenv("HOSTNAME"), "this attempt's pod name, recorded with the log")
-	for _, req := range []string{"containerfile", "machineconfig", "base-pull-authfile", "push-authfile", "tag", "storage-root", "digest-configmap", "digest-configmap-namespace"} {
+	for _, req := range []string{"containerfile", "context-archive", "base-pull-authfile", "push-authfile", "tag", "storage-root", "digest-configmap", "digest-configmap-namespace"} {
 		_ = cmd.MarkFlagRequired(req)
 	}
 	return cmd
@@ -142,7 +142,11 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reading Containerfile: %w", err)
 	}
-	rendered, err := readMachineConfig(o.MachineConfig)
+	archive, err := os.ReadFile(o.ContextArchive)
+	if err != nil {
+		return fmt.Errorf("reading the build context: %w", err)
+	}
+	files, err := layering.ReadArchive(archive)
 	if err != nil {
 		return err
 	}
@@ -154,7 +158,7 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 		defer os.RemoveAll(work)
 	}
 	ctxDir := filepath.Join(work, "context")
-	if err := writeContext(rendered, containerfile, ctxDir); err != nil {
+	if err := (&layering.BuildContext{Containerfile: containerfile, Files: files}).WriteDir(ctxDir); err != nil {
 		return err
 	}
 	certsD, err := certsDir(o.RegistryCertsDir, filepath.Join(work, "certs.d"))
@@ -165,7 +169,7 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logf("building %s from rendered config %s (base %s)", o.Tag, rendered.Name, rendered.Spec.OSImageURL)
+	logf("building %s from rendered config %s (base %s)", o.Tag, o.RenderedConfig, o.BaseImage)
 
 	// The blob info cache (which registry blobs are which local layers, compressed) persists with the layer
 	// cache, so a push skips the layers the registry already has instead of compressing them again.
@@ -199,7 +203,7 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 	}()
 	pull := &imagetypes.SystemContext{AuthFilePath: o.BasePullAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: blobCache}
 	id, err := buildah.Build(ctx, store, buildah.BuildOptions{
-		ContextDir: ctxDir, Containerfile: "Containerfile", Tag: "localhost/imagemode-build:" + rendered.Name,
+		ContextDir: ctxDir, Containerfile: "Containerfile", Tag: "localhost/imagemode-build:" + localTag(o),
 		SystemContext: pull, Layers: true, Output: out, WorkDir: work, Volumes: volumes,
 	})
 	if err != nil {
@@ -219,36 +223,12 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 	return nil
 }
 
-func readMachineConfig(path string) (*mcfgv1.MachineConfig, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading rendered config: %w", err)
+// localTag names the built image in the local store: the rendered config's name (a valid tag), or "latest".
+func localTag(o Options) string {
+	if o.RenderedConfig == "" {
+		return "latest"
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("decompressing rendered config: %w", err)
-	}
-	var mc mcfgv1.MachineConfig
-	if err := json.NewDecoder(zr).Decode(&mc); err != nil {
-		return nil, fmt.Errorf("decoding rendered config: %w", err)
-	}
-	return &mc, nil
-}
-
-// writeContext writes the build context of rendered (its files composed by layering) with the given
-// Containerfile, which the build service composed from the same rendered config.
-func writeContext(rendered *mcfgv1.MachineConfig, containerfile []byte, dir string) error {
-	mosc := &mcfgv1.MachineOSConfig{Spec: mcfgv1.MachineOSConfigSpec{Containerfile: []mcfgv1.MachineOSContainerfile{
-		{ContainerfileArch: mcfgv1.NoArch, Content: "FROM configs AS final"}}}}
-	bc, err := layering.Compose(layering.Inputs{Rendered: rendered, MachineOSConfig: mosc})
-	if err != nil {
-		return fmt.Errorf("composing the build context: %w", err)
-	}
-	bc.Containerfile = containerfile
-	if err := bc.WriteDir(dir); err != nil {
-		return fmt.Errorf("writing the build context: %w", err)
-	}
-	return nil
+	return o.RenderedConfig
 }
 
 // certsDir turns a mounted registry-certs ConfigMap (keys host..port, the ControllerConfig convention) into

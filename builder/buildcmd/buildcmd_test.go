@@ -2,9 +2,7 @@ package buildcmd
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,12 +60,8 @@ func TestRunFallsBackFromUnusableCache(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, data, 0o600))
 		return p
 	}
-	mcJSON, err := json.Marshal(rendered)
+	archive, err := bc.Archive()
 	require.NoError(t, err)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(mcJSON)
-	require.NoError(t, zw.Close())
 	ca, err := os.ReadFile(filepath.Join(reg.CertDir, "ca.crt"))
 	require.NoError(t, err)
 	certs := filepath.Join(dir, "registry-certs")
@@ -77,7 +71,7 @@ func TestRunFallsBackFromUnusableCache(t *testing.T) {
 	tag := reg.Ref("os/layered", ":worker-1")
 	var out bytes.Buffer
 	err = Run(ctx, Options{
-		Containerfile: write("Containerfile", bc.Containerfile), MachineConfig: write("mc.json.gz", gz.Bytes()),
+		Containerfile: write("Containerfile", bc.Containerfile), ContextArchive: write("context.tar.gz", archive), RenderedConfig: rendered.Name,
 		BasePullAuthFile: write("base.json", reg.DockerConfigJSON()), PushAuthFile: write("push.json", reg.DockerConfigJSON()),
 		Tag: tag, StorageRoot: write("not-a-directory", []byte("poisoned")), RegistryCertsDir: certs,
 		DigestConfigMap: "digest-worker-1", DigestNamespace: ns, DigestLabels: "a=b", WorkDir: t.TempDir(),

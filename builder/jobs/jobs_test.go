@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 func request() *Request {
@@ -22,7 +23,7 @@ func request() *Request {
 				RenderedImagePushSpec: "127.0.0.1:5000/os/image:layered-image-0123"}},
 		Pool:          &mcfgv1.MachineConfigPool{ObjectMeta: metav1.ObjectMeta{Name: "layered-image"}},
 		Rendered:      &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: "rendered-layered-image-abc"}},
-		Containerfile: []byte("FROM base AS configs\nFROM configs AS final\n"),
+		Containerfile: []byte("FROM base AS configs\nFROM configs AS final\n"), Context: []byte("context"),
 		BasePullSecret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "global-pull-secret-copy"}, Type: corev1.SecretTypeDockerConfigJson,
 			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"r.io":{"auth":"dTpw"}}}`)}},
 		PushSecret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "builder-dockercfg-x"}, Type: corev1.SecretTypeDockercfg,
@@ -50,7 +51,18 @@ func TestBuild(t *testing.T) {
 	assert.Contains(t, args, "--digest-configmap=digest-layered-image-0123")
 	assert.NotContains(t, args, "ephemeral-build-object", "the digest ConfigMap outlives the Job")
 	assert.Contains(t, args, "--build-log-configmap=build-log-layered-image-0123 --machineosbuild=layered-image-0123 --machineosbuild-uid=mosb-uid")
-	assert.Equal(t, "/var/lib/imagemode/cache", job.Spec.Template.Spec.Volumes[4].HostPath.Path)
+	volumes := map[string]corev1.Volume{}
+	for _, v := range job.Spec.Template.Spec.Volumes {
+		volumes[v.Name] = v
+	}
+	assert.Equal(t, "/var/lib/imagemode/cache", volumes["build-storage"].HostPath.Path)
+	assert.Contains(t, args, "--context-archive=/tmp/containerfile/context.tar.gz", "the pod reads the composed context")
+	for _, v := range volumes {
+		if v.ConfigMap != nil {
+			assert.NotEqual(t, "mc-layered-image-0123", v.ConfigMap.Name, "the pod composes nothing: the rendered config is not mounted")
+		}
+	}
+	assert.Equal(t, []byte("context"), objs.ConfigMaps[0].BinaryData[osbuild.ContextKey], "the context travels with the Containerfile")
 
 	var names []string
 	for _, cm := range objs.ConfigMaps {
@@ -73,7 +85,13 @@ func TestBuild(t *testing.T) {
 		assert.False(t, *cm.OwnerReferences[0].Controller)
 	}
 
-	labels, err := ParseLabels(strings.TrimPrefix(job.Spec.Template.Spec.Containers[0].Args[8], "--digest-configmap-labels="))
+	var labelArg string
+	for _, a := range job.Spec.Template.Spec.Containers[0].Args {
+		if v, ok := strings.CutPrefix(a, "--digest-configmap-labels="); ok {
+			labelArg = v
+		}
+	}
+	labels, err := ParseLabels(labelArg)
 	require.NoError(t, err)
 	assert.Equal(t, DigestLabels(r), labels)
 }

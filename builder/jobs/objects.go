@@ -21,7 +21,6 @@ import (
 // Mount points inside the build pod.
 const (
 	containerfileDir = "/tmp/containerfile"
-	machineConfigDir = "/tmp/machineconfig"
 	basePullDir      = "/tmp/base-image-pull-creds"
 	pushDir          = "/tmp/final-image-push-creds"
 	cacheDir         = "/var/lib/imagemode/build-storage"
@@ -54,8 +53,10 @@ type Request struct {
 	MachineOSBuild  *mcfgv1.MachineOSBuild
 	Pool            *mcfgv1.MachineConfigPool
 	Rendered        *mcfgv1.MachineConfig
-	// Containerfile is the composed build Containerfile (package layering).
-	Containerfile []byte
+	// Containerfile is the composed build Containerfile and Context the rest of the composed build
+	// context, archived (layering.BuildContext.Archive): the build service composes the build once and the
+	// build pod only unpacks it.
+	Containerfile, Context []byte
 	// BasePullSecret and PushSecret are the user's secrets, any supported form; they are normalized.
 	BasePullSecret, PushSecret *corev1.Secret
 	// RegistryCAs are registry CA bundles by file name host..port (the ControllerConfig's
@@ -127,7 +128,10 @@ func Build(r *Request, opts Options) (*Objects, error) {
 	}
 	objs := &Objects{
 		ConfigMaps: []*corev1.ConfigMap{
-			{ObjectMeta: meta(osbuild.ContainerfileCMName(mosb)), Data: map[string]string{osbuild.ContainerfileKey: string(r.Containerfile)}},
+			{ObjectMeta: meta(osbuild.ContainerfileCMName(mosb)), Data: map[string]string{osbuild.ContainerfileKey: string(r.Containerfile)},
+				BinaryData: map[string][]byte{osbuild.ContextKey: r.Context}},
+			// The rendered config, as the reference keeps it for the build (users and tools read it); the build
+			// pod itself needs only the composed context.
 			{ObjectMeta: meta(osbuild.MachineConfigCMName(mosb)), BinaryData: map[string][]byte{osbuild.MachineConfigKey: gz.Bytes()}},
 			{ObjectMeta: meta(osbuild.RegistryCertsCMName(mosb)), BinaryData: r.RegistryCAs},
 		},
@@ -162,7 +166,9 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 	podLabels := Labels(r)
 	args := []string{
 		"--containerfile=" + containerfileDir + "/" + osbuild.ContainerfileKey,
-		"--machineconfig=" + machineConfigDir + "/" + osbuild.MachineConfigKey,
+		"--context-archive=" + containerfileDir + "/" + osbuild.ContextKey,
+		"--rendered-config=" + r.Rendered.Name,
+		"--base-image=" + r.Rendered.Spec.OSImageURL,
 		"--base-pull-authfile=" + basePullDir + "/" + authFileName,
 		"--push-authfile=" + pushDir + "/" + authFileName,
 		"--tag=" + string(mosb.Spec.RenderedImagePushSpec),
@@ -179,7 +185,6 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 	}
 	mounts := []corev1.VolumeMount{
 		{Name: "containerfile", MountPath: containerfileDir},
-		{Name: "machineconfig", MountPath: machineConfigDir},
 		{Name: "base-image-pull-creds", MountPath: basePullDir},
 		{Name: "final-image-push-creds", MountPath: pushDir},
 		{Name: "build-storage", MountPath: cacheDir},
@@ -187,7 +192,6 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 	}
 	volumes := []corev1.Volume{
 		{Name: "containerfile", VolumeSource: configMapVolume(osbuild.ContainerfileCMName(mosb.Name))},
-		{Name: "machineconfig", VolumeSource: configMapVolume(osbuild.MachineConfigCMName(mosb.Name))},
 		{Name: "base-image-pull-creds", VolumeSource: secretVolume(osbuild.BaseSecretName(mosb.Name))},
 		{Name: "final-image-push-creds", VolumeSource: secretVolume(osbuild.FinalSecretName(mosb.Name))},
 		{Name: "build-storage", VolumeSource: cache},

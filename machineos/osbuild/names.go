@@ -23,6 +23,9 @@ func BuildLogCMName(mosb string) string { return "build-log-" + mosb }
 // Keys of the ConfigMaps.
 const (
 	ContainerfileKey = "Containerfile"
+	// ContextKey holds, next to the Containerfile, the rest of the build context the build service composed
+	// (a gzipped tar, layering.BuildContext.Archive); the build pod unpacks it and composes nothing.
+	ContextKey       = "context.tar.gz"
 	MachineConfigKey = "machineconfig.json.gz"
 	DigestKey        = "digest"
 	// BuildLogKey holds the log text in the build-log ConfigMap.
