@@ -11,8 +11,9 @@
 // kernel type and extensions, and VerifyPackages checks a deployment carries them; ParseStatus reads
 // `rpm-ostree status --json`. The executor performs a plan through narrow interfaces, each faked in
 // tests: a Root through which every host file is written (symlinks resolved inside it, atomic writes,
-// backups of the files configs replace), a CommandRunner (ctx first), an OSUpdater (rpm-ostree), Systemd, a
-// NodeClient (annotations, MachineConfigNode) and a Clock.
+// backups of the files configs replace), a CommandRunner (ctx first), an OSUpdater (rpm-ostree) and Systemd,
+// bundled with the boot identity in a Host. The state machine (daemon/agent) reaches the API server through
+// controller-runtime's client and takes an injected clock.
 //
 // Implemented: the planner (Diff, ConfigFile, Actions, NeedsDrain, kernel argument splitting and KargsArgs,
 // ParseStatus and ParseImageReference, CheckPaths); Root (WriteFile, WriteFrom, WriteSymlink, Delete,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	opv1 "github.com/openshift/api/operator/v1"
@@ -207,7 +208,7 @@ func (a *Agent) update(ctx context.Context, node *corev1.Node, f Facts) (ctrl.Re
 			a.metrics.setState(wellknown.NodeStateWorking, "")
 		}
 		if f.DesiredDrain != drainValue {
-			a.recorder.Eventf(node, nil, corev1.EventTypeNormal, "Drain", "Update", "Draining node to update config %s", f.Desired)
+			a.recorder.Eventf(node, nil, corev1.EventTypeNormal, EventDrain, "Update", "Draining node to update config %s", f.Desired)
 		}
 		return ctrl.Result{}, a.patchNode(ctx, node, patch)
 	}
@@ -258,8 +259,13 @@ func (a *Agent) update(ctx context.Context, node *corev1.Node, f Facts) (ctrl.Re
 		Cond{Type: mcfgv1.MachineConfigNodeUpdateExecuted, Status: "True", Message: "Updated the files and the OS on disk"}); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{Requeue: true}, nil
+	// The next phase (the reboot the plan owes, or finishing the update) runs in a pass of its own, which
+	// re-reads the node and the journal just written.
+	return ctrl.Result{RequeueAfter: nextPhaseAfter}, nil
 }
+
+// nextPhaseAfter is how soon the pass after a completed apply runs: at once, but as a new pass.
+const nextPhaseAfter = time.Millisecond
 
 // Plan is what an update will do.
 type Plan struct {
@@ -381,7 +387,7 @@ func (a *Agent) reboot(ctx context.Context, node *corev1.Node, j *Journal) error
 		return err
 	}
 	reason := "rebooting to apply config " + j.Target.String()
-	a.recorder.Eventf(node, nil, corev1.EventTypeNormal, "Reboot", "Update", "Node will reboot into config %s", j.Target)
+	a.recorder.Eventf(node, nil, corev1.EventTypeNormal, EventReboot, "Update", "Node will reboot into config %s", j.Target)
 	a.rebootQueued.Store(true)
 	a.stopDrift()
 	if err := a.opts.Host.Systemd().Reboot(ctx, reason); err != nil {
@@ -405,7 +411,7 @@ func (a *Agent) postActions(ctx context.Context, node *corev1.Node, j *Journal) 
 		case daemon.ActionDaemonReload:
 			err = sd.DaemonReload(ctx)
 		case daemon.ActionNone:
-			a.recorder.Eventf(node, nil, corev1.EventTypeNormal, "SkipReboot", "Update",
+			a.recorder.Eventf(node, nil, corev1.EventTypeNormal, EventSkipReboot, "Update",
 				"Config changes do not require reboot. Service crio was not reloaded.")
 		}
 		if err != nil {
@@ -505,7 +511,7 @@ func (a *Agent) validate(ctx context.Context, node *corev1.Node, f Facts) error 
 	if err := daemon.ValidateOnDisk(ctx, a.opts.Host.Root(), a.opts.Host.Systemd(), mc); err != nil {
 		a.metrics.ConfigDrift.Set(float64(a.opts.Clock.Now().Unix()))
 		if node.Annotations[wellknown.ReasonAnnotation] != driftReason(err) {
-			a.recorder.Eventf(node, nil, corev1.EventTypeWarning, "ConfigDriftDetected", "Validate", "%v", err)
+			a.recorder.Eventf(node, nil, corev1.EventTypeWarning, EventConfigDriftDetected, "Validate", "%v", err)
 		}
 		a.startDrift(ctx, mc)
 		return &driftError{err: err}
@@ -543,7 +549,7 @@ func (a *Agent) validate(ctx context.Context, node *corev1.Node, f Facts) error 
 		return nil
 	}
 	if node.Annotations[wellknown.StateAnnotation] != wellknown.NodeStateDone {
-		a.recorder.Eventf(node, nil, corev1.EventTypeNormal, "NodeDone", "Update", "Node is on config %s", f.Desired)
+		a.recorder.Eventf(node, nil, corev1.EventTypeNormal, EventNodeDone, "Update", "Node is on config %s", f.Desired)
 	}
 	return a.patchNode(ctx, node, patch)
 }
@@ -577,7 +583,7 @@ func (a *Agent) fail(ctx context.Context, node *corev1.Node, desired Target, err
 // unreconcilable reports a config the node cannot move to; it is not retried until the target changes.
 func (a *Agent) unreconcilable(ctx context.Context, node *corev1.Node, desired Target, err error) error {
 	reason := truncate(err.Error())
-	a.recorder.Eventf(node, nil, corev1.EventTypeWarning, "FailedToReconcile", "Update", "%s", reason)
+	a.recorder.Eventf(node, nil, corev1.EventTypeWarning, EventFailedToReconcile, "Update", "%s", reason)
 	a.metrics.setState(wellknown.NodeStateUnreconcilable, reason)
 	return errors.Join(
 		a.patchNode(ctx, node, map[string]*string{

@@ -2,7 +2,6 @@ package gc
 
 import (
 	"context"
-	"fmt"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,7 +31,7 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		if mosb.Status.DigestedImagePushSpec == "" || controllerutil.ContainsFinalizer(mosb, FinalizerName) {
 			return ctrl.Result{}, nil
 		}
-		return ctrl.Result{}, r.patchFinalizer(ctx, mosb, true)
+		return ctrl.Result{}, setFinalizer(ctx, r.Client, mosb, true)
 	}
 	if !controllerutil.ContainsFinalizer(mosb, FinalizerName) {
 		return ctrl.Result{}, nil
@@ -62,21 +61,7 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if err := r.deleteConfigMap(ctx, osbuild.DigestCMName(mosb.Name)); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, r.patchFinalizer(ctx, mosb, false)
-}
-
-// patchFinalizer adds or removes FinalizerName with an optimistic lock (the list is replaced as a whole).
-func (r *BuildReconciler) patchFinalizer(ctx context.Context, mosb *mcfgv1.MachineOSBuild, add bool) error {
-	before := mosb.DeepCopy()
-	if add {
-		controllerutil.AddFinalizer(mosb, FinalizerName)
-	} else {
-		controllerutil.RemoveFinalizer(mosb, FinalizerName)
-	}
-	if err := r.Client.Patch(ctx, mosb, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(fmt.Errorf("updating finalizers of machineosbuild %s: %w", mosb.Name, err))
-	}
-	return nil
+	return ctrl.Result{}, setFinalizer(ctx, r.Client, mosb, false)
 }
 
 // SetupWithManager registers the reconciler.

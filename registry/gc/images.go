@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	ktypes "k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/registry"
@@ -314,16 +313,13 @@ func executeOne(ctx context.Context, c client.Client, sys *sysContexts, rep *rep
 	}
 	if it.Source == SourceBuild {
 		b := &mcfgv1.MachineOSBuild{}
-		b.Name = it.Build
-		uid := it.uid
-		if err := c.Delete(ctx, b, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting machineosbuild %s: %w", it.Build, err)
+		b.Name, b.UID = it.Build, it.uid
+		if err := deleteBuild(ctx, c, b); err != nil {
+			return err
 		}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(b), b); err == nil && controllerutil.ContainsFinalizer(b, FinalizerName) {
-			before := b.DeepCopy()
-			controllerutil.RemoveFinalizer(b, FinalizerName)
-			if err := c.Patch(ctx, b, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("removing finalizer %s of machineosbuild %s: %w", FinalizerName, it.Build, err)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(b), b); err == nil && b.UID == it.uid { // not a newer build of the same name
+			if err := setFinalizer(ctx, c, b, false); err != nil {
+				return err
 			}
 		}
 		if err := rep.deleteConfigMap(ctx, osbuild.DigestCMName(it.Build)); err != nil {

@@ -76,9 +76,8 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	var names []string
 	for _, b := range del {
-		uid := b.UID
-		if err := r.Client.Delete(ctx, b, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
-			return ctrl.Result{}, fmt.Errorf("deleting machineosbuild %s beyond retention of machineosconfig %s: %w", b.Name, mosc.Name, err)
+		if err := deleteBuild(ctx, r.Client, b); err != nil {
+			return ctrl.Result{}, fmt.Errorf("applying the retention of machineosconfig %s: %w", mosc.Name, err)
 		}
 		names = append(names, b.Name)
 	}

@@ -105,9 +105,9 @@ func (r *Reconciler) ensureRendered(ctx context.Context, pool *mcfgv1.MachineCon
 	if err := r.Client.Create(ctx, rendered); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating rendered config %s: %w", rendered.Name, err)
 	}
-	r.Recorder.Eventf(pool, nil, corev1.EventTypeNormal, "RenderedConfigGenerated", "Render",
+	r.Recorder.Eventf(pool, nil, corev1.EventTypeNormal, EventRenderedConfigGenerated, "Render",
 		"%s successfully generated (release version: %s, controller version: %s)", rendered.Name,
-		rendered.Annotations["machineconfiguration.openshift.io/release-image-version"], r.Version)
+		rendered.Annotations[wellknown.ReleaseImageVersionAnnotation], r.Version)
 	return nil
 }
 

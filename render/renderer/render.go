@@ -29,6 +29,9 @@ const (
 	ReasonTooLarge              = "RenderedConfigTooLarge"
 )
 
+// EventRenderedConfigGenerated is the reason of the event recorded when a new rendered config is written.
+const EventRenderedConfigGenerated = "RenderedConfigGenerated"
+
 // Inputs is everything a render decision depends on.
 type Inputs struct {
 	Pool *mcfgv1.MachineConfigPool
