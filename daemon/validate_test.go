@@ -145,6 +145,7 @@ func writeHost(t *testing.T, r Root, p, content string, mode os.FileMode) {
 }
 
 func TestCheckPaths(t *testing.T) {
+	t.Parallel()
 	raw := func(ign string) *mcfgv1.MachineConfig {
 		mc := newMC(t, "rendered-x")
 		mc.Spec.Config.Raw = []byte(ign)

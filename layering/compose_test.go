@@ -69,6 +69,7 @@ func docsIgnition(t testing.TB) ign3types.Config {
 }
 
 func TestComposeGolden(t *testing.T) {
+	t.Parallel()
 	docs := docsMachineOSConfig(t)
 	multiArch := docsMachineOSConfig(t)
 	multiArch.Spec.Containerfile = []mcfgv1.MachineOSContainerfile{
@@ -99,6 +100,7 @@ func TestComposeGolden(t *testing.T) {
 // TestComposeContent checks what the golden listing does not show: decoded contents, the owners and modes
 // each COPY gives, the systemctl steps and the files exposed for the build's pulls.
 func TestComposeContent(t *testing.T) {
+	t.Parallel()
 	rendered := renderedMC(t, testOSImage, docsIgnition(t))
 	bc, err := Compose(Inputs{Rendered: rendered, MachineOSConfig: docsMachineOSConfig(t), Arch: "amd64"})
 	require.NoError(t, err)
@@ -164,6 +166,7 @@ func TestComposeContent(t *testing.T) {
 }
 
 func TestComposeIsDeterministic(t *testing.T) {
+	t.Parallel()
 	in := func() Inputs {
 		return Inputs{Rendered: renderedMC(t, testOSImage, docsIgnition(t)), MachineOSConfig: docsMachineOSConfig(t), Arch: "amd64"}
 	}
@@ -180,6 +183,7 @@ func TestComposeIsDeterministic(t *testing.T) {
 }
 
 func TestArchSelection(t *testing.T) {
+	t.Parallel()
 	cf := func(arch mcfgv1.ContainerfileArch, marker string) mcfgv1.MachineOSContainerfile {
 		return mcfgv1.MachineOSContainerfile{ContainerfileArch: arch, Content: "FROM configs AS final\nRUN echo " + marker + "\n"}
 	}
@@ -208,6 +212,7 @@ func TestArchSelection(t *testing.T) {
 }
 
 func TestComposeErrors(t *testing.T) {
+	t.Parallel()
 	withFiles := func(files ...ign3types.File) ign3types.Config {
 		return ign3types.Config{Storage: ign3types.Storage{Files: files}}
 	}
@@ -307,6 +312,7 @@ func TestComposeErrors(t *testing.T) {
 }
 
 func TestDecodeResource(t *testing.T) {
+	t.Parallel()
 	compressed := gzipped(t, "unpacked\n")
 	sha256Of := func(b []byte) string { h := sha256.Sum256(b); return "sha256-" + hex.EncodeToString(h[:]) }
 	sha512Of := func(b []byte) string { h := sha512.Sum512(b); return "sha512-" + hex.EncodeToString(h[:]) }
@@ -350,6 +356,7 @@ func TestDecodeResource(t *testing.T) {
 // TestComposePinnedBase: a pinned base image replaces the osImageURL in FROM only; the label keeps the
 // osImageURL, and an invalid pin is refused.
 func TestComposePinnedBase(t *testing.T) {
+	t.Parallel()
 	const tagged = "registry.example.com/os/rhcos:4.19"
 	const pinned = "registry.example.com/os/rhcos@sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	in := Inputs{Rendered: renderedMC(t, tagged, docsIgnition(t)), MachineOSConfig: docsMachineOSConfig(t), Arch: "amd64"}

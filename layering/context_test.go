@@ -48,6 +48,7 @@ func tree(t *testing.T, root string) string {
 }
 
 func TestWriteDir(t *testing.T) {
+	t.Parallel()
 	bc := &BuildContext{
 		Containerfile: []byte("FROM scratch\n"),
 		Files: []ContextFile{
@@ -103,6 +104,7 @@ files/00/tool -rwxr-xr-x 0 "#!/bin/sh\n"
 }
 
 func TestLayout(t *testing.T) {
+	t.Parallel()
 	dir := func(p string, mode fs.FileMode, uid int) *entry {
 		return &entry{path: p, mode: fs.ModeDir | mode, uid: uid, gid: uid, field: p}
 	}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseInstall(t *testing.T) {
+	t.Parallel()
 	got := parseInstall(`[Unit]
 WantedBy=not-install.target
 [Install]
@@ -35,6 +36,7 @@ Alias=not-install.service
 }
 
 func TestUnitContent(t *testing.T) {
+	t.Parallel()
 	units := []ign3types.Unit{
 		{Name: "a.service", Enabled: ptr(true), Contents: ptr("[Install]\nWantedBy=multi-user.target\nRequiredBy=b.target\nUpheldBy=c.target\nAlias=alias-a.service\nAlso=b.service os.service\n")},
 		{Name: "b.service", Contents: ptr("[Install]\nWantedBy=default.target\n")}, // enabled through a's Also=
@@ -78,6 +80,7 @@ func TestUnitContent(t *testing.T) {
 }
 
 func TestValidUnitName(t *testing.T) {
+	t.Parallel()
 	for name, want := range map[string]bool{
 		"kubelet.service": true, "getty@tty1.service": true, `dev-disk-by\x2duuid.mount`: true, "a:b_c-d.socket": true,
 		"": false, "noext": false, ".service": false, "a.": false, "a b.service": false, "../x.service": false,

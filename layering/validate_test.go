@@ -9,6 +9,7 @@ import (
 )
 
 func TestValidateContainerfile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		content string
@@ -45,6 +46,7 @@ func TestValidateContainerfile(t *testing.T) {
 }
 
 func TestContainerfileErrorMessage(t *testing.T) {
+	t.Parallel()
 	assert.Equal(t, "invalid Containerfile: spec.containerFile[0].content: line 3: unknown instruction: RUNN",
 		(&ContainerfileError{Field: "spec.containerFile[0].content", Line: 3, Message: "unknown instruction: RUNN"}).Error())
 	assert.Equal(t, "invalid Containerfile: no FROM instruction", (&ContainerfileError{Message: "no FROM instruction"}).Error())

@@ -25,6 +25,7 @@ func (f *fakeSleeper) sleep(_ context.Context, d time.Duration) error {
 }
 
 func TestDeleterRetry(t *testing.T) {
+	t.Parallel()
 	transient := docker.UnexpectedHTTPStatusError{StatusCode: 503}
 	denied := docker.UnexpectedHTTPStatusError{StatusCode: 403}
 	tests := []struct {
@@ -96,6 +97,7 @@ func TestDeleterRetry(t *testing.T) {
 }
 
 func TestDeleteRefusesTags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		pullspec string
@@ -123,6 +125,7 @@ func TestDeleteRefusesTags(t *testing.T) {
 // TestDeleteRetriesUnreachableRegistry deletes from a port nobody listens on: every try is refused, so the
 // delete is tried Attempts times and ends in a transient error.
 func TestDeleteRetriesUnreachableRegistry(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	host := l.Addr().String()

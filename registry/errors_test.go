@@ -55,6 +55,7 @@ func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	const digestRef = "127.0.0.1:5443/os/layered@sha256:0000000000000000000000000000000000000000000000000000000000000000"
 	tests := []struct {
 		name string
@@ -291,6 +292,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestClassifyNil(t *testing.T) {
+	t.Parallel()
 	assert.False(t, IsNotFound(nil))
 	assert.False(t, IsAccessDenied(nil))
 	assert.False(t, IsTransient(nil))
@@ -298,6 +300,7 @@ func TestClassifyNil(t *testing.T) {
 }
 
 func TestImageErrorReason(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		kind Kind

@@ -46,6 +46,7 @@ func mc(name, osImageURL string) *mcfgv1.MachineConfig {
 }
 
 func TestInUse(t *testing.T) {
+	t.Parallel()
 	const repo = "registry.example.com:5000/os/layered"
 	tests := []struct {
 		name  string
@@ -147,6 +148,7 @@ func TestInUse(t *testing.T) {
 }
 
 func TestReasonString(t *testing.T) {
+	t.Parallel()
 	r := Reason{Kind: "Node", Name: "worker-0", Field: "metadata.annotations[x]"}
 	assert.Equal(t, "Node/worker-0 metadata.annotations[x]", r.String())
 }

@@ -62,6 +62,7 @@ func workerMOSC(annotations map[string]string, statusBuild string) *mcfgv1.Machi
 }
 
 func TestSelectForRetention(t *testing.T) {
+	t.Parallel()
 	ok := stSucceeded
 	five := []*mcfgv1.MachineOSBuild{
 		build("b1", ok, 1, 2), build("b2", ok, 3, 4), build("b3", ok, 5, 6), build("b4", ok, 7, 8), build("b5", ok, 9, 10),

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRegistryCAsAndProxy(t *testing.T) {
+	t.Parallel()
 	assert.Empty(t, RegistryCAs(nil))
 	assert.Nil(t, ProxyFunc(nil))
 	cc := &mcfgv1.ControllerConfig{}

@@ -32,6 +32,7 @@ func request() *Request {
 }
 
 func TestBuild(t *testing.T) {
+	t.Parallel()
 	r := request()
 	r.MachineOSBuild.UID = "mosb-uid"
 	objs, err := Build(r, Options{Namespace: wellknown.MCONamespace, Image: "quay.io/imagemode/imagemode:v1", CacheHostPath: "/var/lib/imagemode/cache"})
@@ -97,6 +98,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildRefusesBadSecrets(t *testing.T) {
+	t.Parallel()
 	r := request()
 	r.PushSecret.Data = map[string][]byte{corev1.DockerConfigKey: []byte(`{"r.io":{"auth":"bm90LWEtcGFpcg=="}}`)}
 	_, err := Build(r, Options{Namespace: "ns"})
@@ -108,6 +110,7 @@ func TestBuildRefusesBadSecrets(t *testing.T) {
 // TestBuildRunMounts: entitlement objects found are mounted read-only into the build pod, passed to the
 // builder as --run-mount, and flagged with the reference's has-* annotations on every object.
 func TestBuildRunMounts(t *testing.T) {
+	t.Parallel()
 	r := request()
 	plain, err := Build(r, Options{Namespace: "ns"})
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ func secret(key, content string) *corev1.Secret {
 }
 
 func TestFromSecret(t *testing.T) {
+	t.Parallel()
 	userPass := base64.StdEncoding.EncodeToString([]byte("builder:s3cret-value"))
 	tests := []struct {
 		name    string
@@ -57,6 +58,7 @@ func TestFromSecret(t *testing.T) {
 }
 
 func TestNormalized(t *testing.T) {
+	t.Parallel()
 	in := secret(corev1.DockerConfigKey, `{"r.io":{"username":"u","password":"p"}}`)
 	out, err := Normalized(in, "build-ns", "final-x")
 	require.NoError(t, err)

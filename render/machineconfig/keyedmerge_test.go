@@ -161,6 +161,7 @@ func randomConfig(r *rand.Rand) ign3types.Config {
 // TestKeyedMergeEqualsIgnitionMerge folds random chains of configs with both merges and requires identical
 // results at every step.
 func TestKeyedMergeEqualsIgnitionMerge(t *testing.T) {
+	t.Parallel()
 	for seed := uint64(1); seed <= 1500; seed++ {
 		r := rand.New(rand.NewPCG(seed, seed*7919))
 		fast, ref := EmptyIgnition(), EmptyIgnition()
@@ -178,6 +179,7 @@ func TestKeyedMergeEqualsIgnitionMerge(t *testing.T) {
 // TestKeyedMergeCrossList checks the cross-list rule on a hand-made case: a child link replaces a parent file
 // at the same path, and keeps the parent's other entries in order.
 func TestKeyedMergeCrossList(t *testing.T) {
+	t.Parallel()
 	parent := EmptyIgnition()
 	parent.Storage.Files = []ign3types.File{{Node: ign3types.Node{Path: "/etc/a"}}, {Node: ign3types.Node{Path: "/etc/b"}}, {Node: ign3types.Node{Path: "/etc/c"}}}
 	child := EmptyIgnition()
@@ -231,6 +233,7 @@ func describeDiff(ref, fast ign3types.Config) string {
 // TestEntryMergeFieldsCovered fails when Ignition's entry types gain or lose a field: the entry merges in
 // keyedmerge.go name every field, and would silently drop a new one.
 func TestEntryMergeFieldsCovered(t *testing.T) {
+	t.Parallel()
 	want := []struct {
 		v      any
 		fields []string

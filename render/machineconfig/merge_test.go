@@ -13,6 +13,7 @@ import (
 )
 
 func TestSortForMerge(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		configs []*mcfgv1.MachineConfig
@@ -47,6 +48,7 @@ func TestSortForMerge(t *testing.T) {
 }
 
 func TestMergeIgnition(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		configs []*mcfgv1.MachineConfig
@@ -180,6 +182,7 @@ func TestMergeIgnition(t *testing.T) {
 }
 
 func TestMergeSpecFields(t *testing.T) {
+	t.Parallel()
 	base := Base{OSImageURL: "quay.io/openshift/rhcos@sha256:base", BaseOSExtensionsContainerImage: "quay.io/openshift/ext@sha256:base"}
 	generated := func(m *mcfgv1.MachineConfig) {
 		m.Annotations = map[string]string{wellknown.GeneratedByControllerVersionAnnotation: "v1"}
@@ -251,6 +254,7 @@ func TestMergeSpecFields(t *testing.T) {
 }
 
 func TestMergeDoesNotModifyInputs(t *testing.T) {
+	t.Parallel()
 	a := mc("00-a", "worker", fileIgn("/etc/x", "data:,a", ""))
 	b := mc("01-b", "worker", fileIgn("/etc/x", "data:,b", ""))
 	before := string(a.Spec.Config.Raw) + string(b.Spec.Config.Raw)

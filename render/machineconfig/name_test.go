@@ -10,6 +10,7 @@ import (
 )
 
 func TestRenderedName(t *testing.T) {
+	t.Parallel()
 	configs := func(content string) []*mcfgv1.MachineConfig {
 		return []*mcfgv1.MachineConfig{mc("00-a", "worker", fileIgn("/etc/a", "data:,"+content, "")), mc("01-b", "worker", "")}
 	}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestReconcilable(t *testing.T) {
+	t.Parallel()
 	spec := func(ign string) *mcfgv1.MachineConfigSpec {
 		return &mcfgv1.MachineConfigSpec{Config: runtime.RawExtension{Raw: []byte(ign)}}
 	}

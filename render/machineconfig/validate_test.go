@@ -9,6 +9,7 @@ import (
 )
 
 func TestValidateMachineConfig(t *testing.T) {
+	t.Parallel()
 	spec := func(f func(*mcfgv1.MachineConfigSpec)) func(*mcfgv1.MachineConfig) {
 		return func(m *mcfgv1.MachineConfig) { f(&m.Spec) }
 	}
@@ -69,6 +70,7 @@ func TestValidateMachineConfig(t *testing.T) {
 }
 
 func TestManagedPath(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		path string

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSetCondition(t *testing.T) {
+	t.Parallel()
 	t0 := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	t1 := metav1.NewTime(t0.Add(time.Hour))
 	cond := func(s corev1.ConditionStatus, reason, msg string) mcfgv1.MachineConfigPoolCondition {

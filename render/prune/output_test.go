@@ -10,6 +10,7 @@ import (
 )
 
 func TestActionMessage(t *testing.T) {
+	t.Parallel()
 	c := Candidate{Name: "rendered-worker-x", Reasons: []string{"pool worker spec.configuration"}}
 	tests := []struct {
 		name   string
@@ -32,6 +33,7 @@ func TestActionMessage(t *testing.T) {
 }
 
 func TestFormatList(t *testing.T) {
+	t.Parallel()
 	inUse := []string{"node worker-0 currentConfig"}
 	tests := []struct {
 		name  string
@@ -61,6 +63,7 @@ func TestFormatList(t *testing.T) {
 func spaces(n int) string { return strings.Repeat(" ", n) }
 
 func TestFormatPoolConfigs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		pools []PoolConfig
@@ -79,6 +82,7 @@ func TestFormatPoolConfigs(t *testing.T) {
 }
 
 func TestJSONReports(t *testing.T) {
+	t.Parallel()
 	plan := Plan{Actions: []Action{
 		{Candidate: Candidate{Name: "rendered-worker-a", Pool: "worker", Created: at(0)}, Verdict: Delete},
 		{Candidate: Candidate{Name: "rendered-worker-b", Pool: "worker", Created: at(1), Reasons: []string{"machineosbuild layered-image-ab12 spec.machineConfig"}}, Verdict: Skip},

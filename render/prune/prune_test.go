@@ -75,6 +75,7 @@ func configNode(name, desired string) mcfgv1.MachineConfigNode {
 }
 
 func TestRenderedPool(t *testing.T) {
+	t.Parallel()
 	withOwners := func(mc mcfgv1.MachineConfig, owners ...metav1.OwnerReference) mcfgv1.MachineConfig {
 		mc.OwnerReferences = owners
 		return mc
@@ -116,6 +117,7 @@ func TestRenderedPool(t *testing.T) {
 }
 
 func TestInUse(t *testing.T) {
+	t.Parallel()
 	const a, b = "rendered-worker-a", "rendered-worker-b"
 	tests := []struct {
 		name string
@@ -223,6 +225,7 @@ func steps(p Plan) []string {
 }
 
 func TestNewPlan(t *testing.T) {
+	t.Parallel()
 	withInfraPool := fixture()
 	withInfraPool.Pools = append(withInfraPool.Pools, pool("infra", "", ""))
 	tests := []struct {
@@ -275,6 +278,7 @@ func TestNewPlan(t *testing.T) {
 }
 
 func TestNewPlanErrors(t *testing.T) {
+	t.Parallel()
 	_, err := NewPlan(fixture(), Options{PoolName: "nope"})
 	var notFound *PoolNotFoundError
 	require.True(t, errors.As(err, &notFound))
@@ -284,6 +288,7 @@ func TestNewPlanErrors(t *testing.T) {
 }
 
 func TestDeletions(t *testing.T) {
+	t.Parallel()
 	p, err := NewPlan(fixture(), Options{PoolName: "worker"})
 	require.NoError(t, err)
 	var got []string
@@ -294,6 +299,7 @@ func TestDeletions(t *testing.T) {
 }
 
 func TestCandidates(t *testing.T) {
+	t.Parallel()
 	cands := Candidates(fixture())
 	require.Len(t, cands, 9, "the user configs are not candidates")
 	byName := map[string]Candidate{}
@@ -311,6 +317,7 @@ func TestCandidates(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		poolName string
@@ -343,6 +350,7 @@ func TestList(t *testing.T) {
 }
 
 func TestPoolConfigs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		poolName string

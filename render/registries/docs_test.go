@@ -17,6 +17,7 @@ import (
 // TestDocsImageContentSourcePolicy is the acceptance test: the OpenShift docs' ImageContentSourcePolicy example
 // must render to the registries.conf the docs show on a node, entry for entry.
 func TestDocsImageContentSourcePolicy(t *testing.T) {
+	t.Parallel()
 	raw, err := examples.Doc(examples.ImageContentSourcePolicyUBI8Repo)
 	require.NoError(t, err)
 	var icsp operatorv1alpha1.ImageContentSourcePolicy

@@ -13,6 +13,7 @@ import (
 )
 
 func TestGenerate(t *testing.T) {
+	t.Parallel()
 	const never = configv1.NeverContactSource
 	tests := []struct {
 		name       string
@@ -247,12 +248,14 @@ short-name-mode = "enforcing"
 }
 
 func TestGenerateKeepsBaseSettings(t *testing.T) {
+	t.Parallel()
 	got := generate(t, "short-name-mode = \"enforcing\"\n[aliases]\n  fedora = \"registry.fedoraproject.org/fedora\"\n", Inputs{})
 	assert.Equal(t, "enforcing", got.ShortNameMode)
 	assert.Equal(t, map[string]string{"fedora": "registry.fedoraproject.org/fedora"}, got.Aliases)
 }
 
 func TestGenerateErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		base    string
@@ -286,6 +289,7 @@ func TestGenerateErrors(t *testing.T) {
 
 // TestGenerateDeterministic renders the same configuration given in different object and item orders.
 func TestGenerateDeterministic(t *testing.T) {
+	t.Parallel()
 	icsps := []operatorv1alpha1.ImageContentSourcePolicy{
 		icsp("p1", rdm("quay.example/ns", "m1.example/ns", "m2.example/ns"), rdm("reg.example", "local.example/reg")),
 		icsp("p2", rdm("quay.example/ns", "m0.example/ns", "m1.example/ns")),

@@ -7,6 +7,7 @@ import (
 )
 
 func TestOrderMirrors(t *testing.T) {
+	t.Parallel()
 	const src = "src.example"
 	tests := []struct {
 		name  string

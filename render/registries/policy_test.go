@@ -11,6 +11,7 @@ import (
 )
 
 func TestPolicy(t *testing.T) {
+	t.Parallel()
 	const accept = `[{"type":"insecureAcceptAnything"}]`
 	const reject = `[{"type":"reject"}]`
 	const daemon = `"docker-daemon": {"": ` + accept + `}`
@@ -103,6 +104,7 @@ func TestPolicy(t *testing.T) {
 // TestPolicyBlockedPayloadRegistriesConf checks the other half of the payload exemption: the payload registry
 // is still blocked in registries.conf, where its mirrors serve it.
 func TestPolicyBlockedPayloadRegistriesConf(t *testing.T) {
+	t.Parallel()
 	in := Inputs{
 		IDMSs:        []configv1.ImageDigestMirrorSet{idms("d", idm("quay.io/openshift-release-dev", "", "mirror.example/ocp"))},
 		Image:        image(configv1.RegistrySources{BlockedRegistries: []string{"quay.io"}}),
@@ -116,6 +118,7 @@ func TestPolicyBlockedPayloadRegistriesConf(t *testing.T) {
 }
 
 func TestPolicyErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		base    string

@@ -10,6 +10,7 @@ import (
 )
 
 func TestIsSafeChange(t *testing.T) {
+	t.Parallel()
 	// base has one mirrored registry and one plain entry.
 	const base = `unqualified-search-registries = ["registry.access.redhat.com", "docker.io"]
 
@@ -254,6 +255,7 @@ func TestIsSafeChange(t *testing.T) {
 }
 
 func TestIsSafeChangeErrors(t *testing.T) {
+	t.Parallel()
 	_, _, err := IsSafeChange([]byte("[[registry]\n"), nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "parsing old registries.conf: ")
@@ -265,6 +267,7 @@ func TestIsSafeChangeErrors(t *testing.T) {
 // TestIsSafeChangeOfGeneratedConfigs runs IsSafeChange on Generate's output, as the daemon does across a
 // rendered-config update.
 func TestIsSafeChangeOfGeneratedConfigs(t *testing.T) {
+	t.Parallel()
 	docs := Inputs{ICSPs: []operatorv1alpha1.ImageContentSourcePolicy{icsp("ubi8repo",
 		rdm("registry.access.redhat.com/ubi8/ubi-minimal", "example.io/example/ubi-minimal", "example.com/example/ubi-minimal"),
 		rdm("registry.redhat.io", "mirror.example.com"),

@@ -7,6 +7,7 @@ import (
 )
 
 func TestScopeNested(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		sub, super string
@@ -38,6 +39,7 @@ func TestScopeNested(t *testing.T) {
 }
 
 func TestValidScopeAndRepository(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name           string
 		value          string

@@ -9,6 +9,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	const never = configv1.NeverContactSource
 	const payloadRepo = "quay.io/openshift-release-dev/ocp-release"
 	tests := []struct {

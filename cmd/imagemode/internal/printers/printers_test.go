@@ -15,6 +15,7 @@ import (
 )
 
 func TestTable(t *testing.T) {
+	t.Parallel()
 	tb := NewTable("name", "config", "age")
 	tb.AddRow("worker", "rendered-worker-1", "5m")
 	tb.AddRow("layered-image", "", "12d")
@@ -26,6 +27,7 @@ func TestTable(t *testing.T) {
 }
 
 func TestAge(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {
 		name string
@@ -47,6 +49,7 @@ func TestAge(t *testing.T) {
 }
 
 func TestShortImage(t *testing.T) {
+	t.Parallel()
 	d := strings.Repeat("0123456789abcdef", 4)
 	assert.Equal(t, "registry.example.com:5000/os/img@sha256:0123456789ab", ShortImage("registry.example.com:5000/os/img@sha256:"+d))
 	assert.Equal(t, "registry.example.com/os/img:tag", ShortImage("registry.example.com/os/img:tag"))
@@ -54,6 +57,7 @@ func TestShortImage(t *testing.T) {
 }
 
 func TestBuildState(t *testing.T) {
+	t.Parallel()
 	cond := func(typ string, s metav1.ConditionStatus) metav1.Condition {
 		return metav1.Condition{Type: typ, Status: s}
 	}
@@ -78,6 +82,7 @@ func TestBuildState(t *testing.T) {
 }
 
 func TestWriteAndCheckOutput(t *testing.T) {
+	t.Parallel()
 	var b bytes.Buffer
 	require.NoError(t, Write(&b, YAML, map[string]string{"a": "b"}))
 	assert.Equal(t, "a: b\n", b.String())
