@@ -32,6 +32,12 @@ type Options struct {
 	WorkDir string
 	// Output receives the control-plane processes' logs in addition to the log files; nil keeps them quiet.
 	Output io.Writer
+	// Kubelets prepares the control plane for real kubelets (StartNode): the API server reaches a kubelet at
+	// its node's InternalIP with a client certificate whose CA is KubeletClientCAFile (for logs, exec), and
+	// kube-controller-manager (if started) also runs node-lifecycle-controller, which lifts the not-ready
+	// taint a kubelet registers its node with. Leave it off with simulated nodes: that controller would
+	// taint them (no kubelet renews their leases) and evict their pods.
+	Kubelets bool
 }
 
 // ControlPlane is a running etcd + kube-apiserver (+ kube-controller-manager) with this project's CRDs.
@@ -48,6 +54,9 @@ type ControlPlane struct {
 	KubeconfigPath string
 	// WorkDir holds kubeconfigs and logs.
 	WorkDir string
+	// KubeletClientCAFile is the CA of the API server's kubelet client certificate (Options.Kubelets only):
+	// kubelets authenticate the API server with it (NodeOptions.KubeletClientCAFile).
+	KubeletClientCAFile string
 
 	env        *envtest.Environment
 	assets     string
@@ -93,6 +102,12 @@ func New(ctx context.Context, opts Options) (*ControlPlane, error) {
 		cp.env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
 		cp.env.ControlPlane.APIServer = &envtest.APIServer{Out: opts.Output, Err: opts.Output}
 	}
+	if opts.Kubelets {
+		if err := cp.configureForKubelets(); err != nil {
+			cp.cleanupAfterFailedStart()
+			return nil, err
+		}
+	}
 	if cp.Config, err = cp.env.Start(); err != nil {
 		cp.cleanupAfterFailedStart()
 		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", assets, err)
@@ -106,7 +121,7 @@ func New(ctx context.Context, opts Options) (*ControlPlane, error) {
 		return nil, err
 	}
 	if opts.ControllerManager {
-		if err := cp.startControllerManager(ctx, opts.Output); err != nil {
+		if err := cp.startControllerManager(ctx, opts.Output, opts.Kubelets); err != nil {
 			cp.cleanupAfterFailedStart()
 			return nil, err
 		}

@@ -17,7 +17,8 @@ import (
 )
 
 // kcmControllers are the kube-controller-manager controllers the project relies on. node-lifecycle is left
-// out on purpose: without kubelets it would taint every Node NotReady and evict the pods bound to it.
+// out on purpose: without kubelets it would taint every Node NotReady and evict the pods bound to it (it is
+// added for control planes with real kubelets, Options.Kubelets).
 var kcmControllers = []string{
 	"job-controller", "garbage-collector-controller", "namespace-controller", "serviceaccount-controller",
 	"serviceaccount-token-controller", "ttl-after-finished-controller", "pod-garbage-collector-controller",
@@ -27,7 +28,7 @@ var kcmControllers = []string{
 
 // startControllerManager starts kube-controller-manager and waits until its service-account controller
 // has created the default ServiceAccount, which shows its controllers are running.
-func (cp *ControlPlane) startControllerManager(ctx context.Context, out io.Writer) error {
+func (cp *ControlPlane) startControllerManager(ctx context.Context, out io.Writer, kubelets bool) error {
 	kubeconfig, err := cp.writeKubeconfig("kube-controller-manager", []string{"system:masters"})
 	if err != nil {
 		return err
@@ -37,6 +38,10 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context, out io.Write
 		return fmt.Errorf("writing API server CA: %w", err)
 	}
 	certDir := cp.env.ControlPlane.APIServer.CertDir
+	controllers := kcmControllers
+	if kubelets {
+		controllers = append([]string{"node-lifecycle-controller"}, kcmControllers...)
+	}
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
@@ -45,7 +50,7 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context, out io.Write
 		"--service-account-private-key-file=" + filepath.Join(certDir, "sa-signer.key"),
 		"--root-ca-file=" + caPath,
 		"--use-service-account-credentials=false",
-		"--controllers=" + strings.Join(kcmControllers, ","),
+		"--controllers=" + strings.Join(controllers, ","),
 	}
 	started := time.Now()
 	cp.kcm, err = childproc.Start(filepath.Join(cp.assets, "kube-controller-manager"), args,
