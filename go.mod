@@ -29,6 +29,7 @@ require (
 	go.podman.io/common v0.69.0
 	go.podman.io/image/v5 v5.41.2
 	go.podman.io/storage v1.64.2
+	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.55.0
 	golang.org/x/sys v0.47.0
 	k8s.io/api v0.36.3

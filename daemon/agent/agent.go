@@ -239,10 +239,10 @@ func (a *Agent) update(ctx context.Context, node *corev1.Node, f Facts) (ctrl.Re
 		return ctrl.Result{}, fmt.Errorf("applying config %s: %w", f.Desired.Config, err)
 	}
 	if err := a.applyOS(ctx, oldMC, newMC, plan.Diff, f); err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, a.rollBack(ctx, currentMC, desiredMC, err)
 	}
 	if err := a.store.SetCurrent(desiredMC, f.Desired.Image); err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, a.rollBack(ctx, currentMC, desiredMC, err)
 	}
 	j.Phase = PhaseApplied
 	if err := a.store.SetJournal(j); err != nil {
@@ -266,6 +266,25 @@ func (a *Agent) update(ctx context.Context, node *corev1.Node, f Facts) (ctrl.Re
 
 // nextPhaseAfter is how soon the pass after a completed apply runs: at once, but as a new pass.
 const nextPhaseAfter = time.Millisecond
+
+// rollBack undoes an update whose files were written but whose OS change (or on-disk record) failed, as
+// the reference does: the files, units and core user of current are applied again (desired→current) and
+// the pending deployment is removed, so a node Degraded by a failed rebase keeps running its previous
+// config. It returns cause, joined with the rollback's errors. With no current config there is nothing to
+// go back to.
+func (a *Agent) rollBack(ctx context.Context, current, desired *mcfgv1.MachineConfig, cause error) error {
+	if current == nil {
+		return cause
+	}
+	errs := []error{cause}
+	if err := daemon.ApplyConfig(ctx, a.opts.Host.Root(), a.opts.Host.Systemd(), desired, current, daemon.ApplyOptions{}); err != nil {
+		errs = append(errs, fmt.Errorf("rolling back the files of config %s: %w", desired.Name, err))
+	}
+	if err := a.opts.Host.OS().CleanupPending(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("removing the pending deployment: %w", err))
+	}
+	return errors.Join(errs...)
+}
 
 // Plan is what an update will do.
 type Plan struct {
@@ -426,9 +445,9 @@ func (a *Agent) postActions(ctx context.Context, node *corev1.Node, j *Journal) 
 		Status: "True", Message: fmt.Sprintf("Performed post-change actions %v", j.Actions)})
 }
 
-// finish closes an update: after a reboot it checks the booted OS is the target and writes the config's
-// files and units again (an OS switch replaces /etc defaults, which may drop files the previous image
-// carried), then removes the journal.
+// finish closes an update: after a reboot it checks the booted OS is the target and, when the host no
+// longer holds the config's files and units (an OS switch replaces /etc defaults, which may drop files the
+// previous image carried), writes them again; then it removes the journal.
 func (a *Agent) finish(ctx context.Context, node *corev1.Node, j *Journal, rebooted bool) error {
 	_, mc, err := a.store.Current()
 	if err != nil {
@@ -442,8 +461,12 @@ func (a *Agent) finish(ctx context.Context, node *corev1.Node, j *Journal, reboo
 		if err := a.checkBootedImage(ctx, withImage(mc, j.Target.Image)); err != nil {
 			return err
 		}
-		if err := daemon.ApplyConfig(ctx, a.opts.Host.Root(), a.opts.Host.Systemd(), mc, mc, daemon.ApplyOptions{Force: true}); err != nil {
-			return fmt.Errorf("writing config %s again after the reboot: %w", mc.Name, err)
+		// The OS switch may have dropped files or units of the config (those the previous image carried in
+		// its /etc): the config is written again only then, so that an update writes its files once.
+		if daemon.ValidateOnDisk(ctx, a.opts.Host.Root(), a.opts.Host.Systemd(), mc) != nil {
+			if err := daemon.ApplyConfig(ctx, a.opts.Host.Root(), a.opts.Host.Systemd(), mc, mc, daemon.ApplyOptions{Force: true}); err != nil {
+				return fmt.Errorf("writing config %s again after the reboot: %w", mc.Name, err)
+			}
 		}
 		if err := a.updateMCN(ctx, j.Target.Config, j.Target.Config, Cond{Type: mcfgv1.MachineConfigNodeUpdateRebooted,
 			Status: "True", Message: "Node rebooted"}); err != nil {

@@ -166,6 +166,7 @@ func TestAgentScenarios(t *testing.T) {
 		run  func(*testing.T, context.Context, *local.Env)
 	}{
 		{"Faults", testFaults},
+		{"RebaseFault", testRebaseFault},
 		{"DrainHandshake", testDrainHandshake},
 		{"RegistriesSpecial", testRegistriesSpecial},
 		{"LayeredPool", testLayeredPool},

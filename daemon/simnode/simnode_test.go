@@ -155,12 +155,16 @@ func TestNodeAgent(t *testing.T) {
 	env := startEnv(t, ctx)
 	c := env.ControlPlane.Client
 
-	// A fault injector: while armed, the daemon "dies" when it is about to reboot.
+	// A fault injector: while armed, the daemon "dies" when it is about to reboot. It records the file the
+	// update wrote as it was then (inode and modification time), to tell whether it is written again.
+	const kargsFile = "/etc/imagemode/kargs-note"
 	var killBeforeReboot atomic.Bool
+	var atKill os.FileInfo
 	var node *simnode.Node
 	wrap := func(h daemon.Host) daemon.Host {
 		return &faultyHost{Host: h, beforeReboot: func() error {
 			if killBeforeReboot.CompareAndSwap(true, false) {
+				atKill, _ = os.Stat(h.Root().HostPath(kargsFile))
 				node.RestartDaemon()
 				return errors.New("killed before the reboot")
 			}
@@ -208,11 +212,14 @@ func TestNodeAgent(t *testing.T) {
 	}
 	waitNode(t, ctx, c, node, "drift cleared", doneOn(cfg2))
 
-	// A kernel argument change reboots the node (after a drain) and the new boot has the argument; the
-	// daemon is killed once between writing the update and queueing the reboot, and converges on restart
-	// with exactly one reboot.
+	// A kernel argument change with a file reboots the node (after a drain) and the new boot has the
+	// argument; the daemon is killed once between writing the update and queueing the reboot (issue 14,
+	// fault row 9), and converges on restart with exactly one reboot, without writing the file or changing
+	// the kernel arguments a second time.
 	killBeforeReboot.Store(true)
-	if err := c.Create(ctx, workerConfig("60-worker-kargs", mcfgv1.MachineConfigSpec{KernelArguments: []string{"imagemode.test=1"}})); err != nil {
+	kargsCalls := countHostCalls(node, "rpm-ostree kargs")
+	if err := c.Create(ctx, workerConfig("60-worker-kargs", mcfgv1.MachineConfigSpec{KernelArguments: []string{"imagemode.test=1"},
+		Config: runtime.RawExtension{Raw: []byte(`{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"` + kargsFile + `","mode":420,"contents":{"source":"data:,kargs%0A"}}]}}`)}})); err != nil {
 		t.Fatal(err)
 	}
 	cfg3 := poolTarget(t, ctx, c, "worker", cfg2)
@@ -222,6 +229,19 @@ func TestNodeAgent(t *testing.T) {
 	}
 	if node.Reboots() != 1 {
 		t.Errorf("%d reboots for the kargs change, want 1", node.Reboots())
+	}
+	if got := countHostCalls(node, "rpm-ostree kargs") - kargsCalls; got != 1 {
+		t.Errorf("kernel arguments changed %d times for one update, want 1", got)
+	}
+	after, err := os.Stat(node.Host.Root().HostPath(kargsFile))
+	switch {
+	case atKill == nil || err != nil:
+		t.Errorf("%s not written before the reboot (%v)", kargsFile, err)
+	case !os.SameFile(atKill, after) || !atKill.ModTime().Equal(after.ModTime()):
+		t.Errorf("%s written again after the restart (inode or mtime changed: %v → %v)", kargsFile, atKill.ModTime(), after.ModTime())
+	}
+	if got := readHostFile(t, node, kargsFile); got != "kargs\n" {
+		t.Errorf("%s = %q", kargsFile, got)
 	}
 	kargs, err := node.Host.OS().KernelArgs(ctx)
 	if err != nil || !slices.Contains(kargs, "imagemode.test=1") {
@@ -256,6 +276,17 @@ func TestNodeAgent(t *testing.T) {
 	if got := readHostFile(t, node, "/etc/nmstate/openshift/demo.yml"); got != "hello\n" {
 		t.Errorf("demo.yml after the OS change = %q", got)
 	}
+}
+
+// countHostCalls counts the host commands that start with prefix.
+func countHostCalls(n *simnode.Node, prefix string) int {
+	k := 0
+	for _, c := range n.Host.Calls() {
+		if strings.HasPrefix(c, prefix) {
+			k++
+		}
+	}
+	return k
 }
 
 // faultyHost wraps a host so a test can fail the reboot.

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every native Go fuzz target for a short fixed time (FUZZTIME, 10s each by default), one
+# `go test -fuzz` per target since Go fuzzes one target per invocation. Targets are found by grepping the
+# test files for `func Fuzz`, so a new target is picked up without editing this script. A crasher fails
+# the run; go test writes it under the package's testdata/fuzz/<FuzzName>/, where it stays as a corpus
+# entry once the bug is fixed. FUZZ_FILTER (a grep -E pattern on "<package dir> <target>") runs a subset.
+# The seed corpora also run in the ordinary `go test`, without -fuzz.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+source hack/env.sh
+FUZZTIME=${FUZZTIME:-10s}
+FUZZ_FILTER=${FUZZ_FILTER:-.}
+t0=$(date +%s)
+targets=$(grep -rHo --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+' . |
+	sed -E 's#^\./(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]+)$#\1 \2#' | sort -u | grep -E -- "$FUZZ_FILTER" || true)
+if [ -z "$targets" ]; then echo "no fuzz targets match $FUZZ_FILTER"; exit 1; fi
+failed=()
+while read -r dir target; do
+	echo "=== fuzz ./$dir $target ($FUZZTIME)"
+	# -parallel bounds the fuzz workers: CI machines have 2 cores shared with nothing else here.
+	if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -parallel "${FUZZ_PARALLEL:-2}" "./$dir"; then
+		failed+=("./$dir $target")
+	fi
+done <<<"$targets"
+echo "fuzzing done in $(( $(date +%s) - t0 ))s"
+if [ ${#failed[@]} -gt 0 ]; then
+	printf 'fuzz target failed: %s\n' "${failed[@]}"
+	exit 1
+fi
