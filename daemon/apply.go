@@ -52,9 +52,11 @@ type ApplyOptions struct {
 //   - systemd reloads its units once if any unit file changed, and units are enabled or disabled.
 //
 // What new asks for is checked first (paths a config may manage, contents decode, owners exist, no append,
-// only the core user): such an error changes nothing. When a later step fails, old is applied again (new→old, best effort) so the
-// host goes back to old's files, and the error returned wraps the first failure, joined with the rollback's
-// error if it failed too. With old nil there is nothing to roll back to.
+// only the core user): such an error changes nothing. Every file's new content is then written and synced
+// next to it before the first file is replaced (see writeFiles): a file that cannot be written in full (a
+// full disk) changes nothing either and is returned as it is. When a later step fails, old is applied again
+// (new→old, best effort) so the host goes back to old's files, and the error returned wraps the first
+// failure, joined with the rollback's error if it failed too. With old nil there is nothing to roll back to.
 //
 // Applying the same (old, new) again changes nothing and asks systemd to change nothing, unless the host
 // was changed in between (files are rewritten; units are compared with what is on disk).
@@ -71,7 +73,7 @@ func ApplyConfig(ctx context.Context, root Root, sd Systemd, old, new *mcfgv1.Ma
 		return nil
 	}
 	err = fmt.Errorf("applying config %q: %w", new.Name, err)
-	if old == nil {
+	if _, unchanged := errors.AsType[*unchangedError](err); old == nil || unchanged {
 		return err
 	}
 	back, rbErr := planApply(root, new, old, ApplyOptions{})
@@ -114,21 +116,21 @@ type plannedFile struct {
 }
 
 func planApply(root Root, old, new *mcfgv1.MachineConfig, opts ApplyOptions) (*applyPlan, error) {
-	diff, err := Diff(old, new)
-	if err != nil {
-		return nil, err
-	}
 	var oldRaw []byte
 	if old != nil {
 		oldRaw = old.Spec.Config.Raw
 	}
 	oldIgn, err := machineconfig.ParseIgnition(oldRaw)
 	if err != nil {
-		return nil, fmt.Errorf("parsing config %q: %w", nameOf(old), err)
+		return nil, fmt.Errorf("parsing current config %q: %w", nameOf(old), err)
 	}
 	newIgn, err := machineconfig.ParseIgnition(new.Spec.Config.Raw)
 	if err != nil {
-		return nil, fmt.Errorf("parsing config %q: %w", new.Name, err)
+		return nil, fmt.Errorf("parsing new config %q: %w", new.Name, err)
+	}
+	diff, err := diffParsed(old, new, oldIgn, newIgn)
+	if err != nil {
+		return nil, err
 	}
 	ids := &idLookup{root: root}
 	p := &applyPlan{config: new.Name, force: opts.Force}
@@ -257,18 +259,7 @@ func keptOnRemoval(p string) bool {
 }
 
 func (p *applyPlan) execute(ctx context.Context, root Root, sd Systemd) error {
-	// The files' directories are synced once each, after the last file: before systemd or the on-disk
-	// record can depend on them.
-	b, err := root.newBatch()
-	if err != nil {
-		return err
-	}
-	for _, f := range p.files {
-		if err := root.writeFrom(f.path, bytes.NewReader(f.data), f.mode, f.uid, f.gid, b); err != nil {
-			return errors.Join(fmt.Errorf("file %s: %w", f.path, err), b.flush())
-		}
-	}
-	if err := b.flush(); err != nil {
+	if err := writeFiles(root, p.files); err != nil {
 		return err
 	}
 	us := &unitSession{root: root, sd: sd, force: p.force}
@@ -280,19 +271,8 @@ func (p *applyPlan) execute(ctx context.Context, root Root, sd Systemd) error {
 	if err := p.applyCoreUser(root); err != nil {
 		return err
 	}
-	if len(p.staleFiles) > 0 {
-		rb, err := root.newBatch()
-		if err != nil {
-			return err
-		}
-		for _, f := range p.staleFiles {
-			if err := removeStale(root, f, rb); err != nil {
-				return errors.Join(fmt.Errorf("removing stale file %s: %w", f.path, err), rb.flush())
-			}
-		}
-		if err := rb.flush(); err != nil {
-			return err
-		}
+	if err := removeStaleFiles(root, p.staleFiles); err != nil {
+		return err
 	}
 	for _, d := range p.staleUnitFiles {
 		removed, err := us.removeFile(d)
@@ -307,6 +287,76 @@ func (p *applyPlan) execute(ctx context.Context, root Root, sd Systemd) error {
 		}
 	}
 	return us.finish(ctx)
+}
+
+// writeFiles writes a config's files in two phases. First each file's content is written and synced under a
+// temporary name next to it (its original backed up first), by up to applyWorkers goroutines: the files are
+// distinct paths, so their order does not matter. If one fails (a full disk), the temporary files and the
+// backups made for them are removed and the error is an *unchangedError: every file is as it was. Then the
+// temporary files are renamed over the files in the config's order, and each directory whose entries
+// changed is synced once, before the files are reported written.
+func writeFiles(root Root, files []plannedFile) error {
+	if len(files) == 0 {
+		return nil
+	}
+	b, err := root.newBatch()
+	if err != nil {
+		return &unchangedError{err}
+	}
+	pending := make([]*pendingWrite, len(files))
+	err = forEach(len(files), applyWorkers, func(i int) error {
+		f := files[i]
+		w, err := root.stageFrom(f.path, bytes.NewReader(f.data), f.mode, f.uid, f.gid, b)
+		if err != nil {
+			return fmt.Errorf("file %s: %w", f.path, err)
+		}
+		pending[i] = w
+		return nil
+	})
+	if err != nil {
+		errs := []error{&unchangedError{err}}
+		for _, w := range pending {
+			if w != nil {
+				errs = append(errs, w.discard(b))
+			}
+		}
+		return errors.Join(append(errs, b.flush())...)
+	}
+	for i, w := range pending {
+		if err := w.commit(b); err != nil {
+			errs := []error{fmt.Errorf("file %s: writing %s: %w", files[i].path, w.path, err)}
+			for _, rest := range pending[i+1:] {
+				errs = append(errs, rest.discard(b))
+			}
+			return errors.Join(append(errs, b.flush())...)
+		}
+	}
+	return b.flush()
+}
+
+// unchangedError is a failure that left the host as it was: ApplyConfig does not roll it back.
+type unchangedError struct{ err error }
+
+func (e *unchangedError) Error() string { return e.err.Error() }
+func (e *unchangedError) Unwrap() error { return e.err }
+
+// removeStaleFiles removes (see removeStale) old's files new does not have, by up to applyWorkers
+// goroutines, and syncs each directory whose entries changed once.
+func removeStaleFiles(root Root, files []plannedFile) error {
+	if len(files) == 0 {
+		return nil
+	}
+	b, err := root.newBatch()
+	if err != nil {
+		return err
+	}
+	err = forEach(len(files), applyWorkers, func(i int) error {
+		if err := removeStale(root, files[i], b); err != nil {
+			return fmt.Errorf("removing stale file %s: %w", files[i].path, err)
+		}
+		return nil
+	})
+	return errors.Join(err, b.flush())
 }
 
 // removeStale removes a stale file if a config put it there: a backup is recorded for it, or (a file written

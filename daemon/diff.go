@@ -99,6 +99,15 @@ func Diff(old, new *mcfgv1.MachineConfig) (*ConfigDiff, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing new config %q: %w", new.Name, err)
 	}
+	return diffParsed(old, new, oldIgn, newIgn)
+}
+
+// diffParsed is Diff of old and new whose Ignition configs were parsed already.
+func diffParsed(old, new *mcfgv1.MachineConfig, oldIgn, newIgn ign3types.Config) (*ConfigDiff, error) {
+	oldSpec := mcfgv1.MachineConfigSpec{}
+	if old != nil {
+		oldSpec = old.Spec
+	}
 	d := &ConfigDiff{
 		KernelArguments: !slices.Equal(oldSpec.KernelArguments, new.Spec.KernelArguments),
 		KernelType:      CanonicalKernelType(oldSpec.KernelType) != CanonicalKernelType(new.Spec.KernelType),

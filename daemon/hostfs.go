@@ -140,29 +140,55 @@ func (r Root) WriteFrom(p string, src io.Reader, mode fs.FileMode, uid, gid int)
 // writeFrom is WriteFrom; with b set, it works through b's opened root and directories and leaves the
 // directory's sync to b.
 func (r Root) writeFrom(p string, src io.Reader, mode fs.FileMode, uid, gid int, b *batch) error {
+	w, err := r.stageFrom(p, src, mode, uid, gid, b)
+	if err != nil {
+		return err
+	}
+	if err := w.commit(b); err != nil {
+		return fmt.Errorf("writing %s: %w", w.path, err)
+	}
+	return nil
+}
+
+// stageFrom does what writeFrom does up to the rename: the path checks, the backup, and the new content
+// written and synced under a temporary name. Committing the result replaces the file; discarding it
+// leaves the host as it was (the backup made for it is removed too).
+func (r Root) stageFrom(p string, src io.Reader, mode fs.FileMode, uid, gid int, b *batch) (*pendingWrite, error) {
 	if mode&^fs.ModePerm != 0 {
-		return fmt.Errorf("writing %s: mode %v: only permission bits are allowed", p, mode)
+		return nil, fmt.Errorf("writing %s: mode %v: only permission bits are allowed", p, mode)
 	}
 	real, err := r.managed(p)
 	if err != nil {
-		return fmt.Errorf("writing file: %w", err)
+		return nil, fmt.Errorf("writing file: %w", err)
 	}
 	var root *os.Root
 	if b != nil {
 		root = b.root
 	} else {
 		if root, err = os.OpenRoot(string(r)); err != nil {
-			return fmt.Errorf("opening root: %w", err)
+			return nil, fmt.Errorf("opening root: %w", err)
 		}
 		defer root.Close()
 	}
-	if err := backUpIn(root, real, b); err != nil {
-		return fmt.Errorf("writing %s: %w", real, err)
+	// The file's directory first: a file that cannot have one gets no backup either.
+	_, release, err := dirIn(root, path.Dir(real), b)
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", real, err)
 	}
-	if err := writeAtomicDeferred(root, real, src, mode, uid, gid, b); err != nil {
-		return fmt.Errorf("writing %s: %w", real, err)
+	release()
+	backup, err := backUpIn(root, real, b)
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", real, err)
 	}
-	return nil
+	w, err := stageWrite(root, real, src, mode, uid, gid, b)
+	if err != nil {
+		if backup != "" {
+			err = errors.Join(err, removeBackup(root, backup))
+		}
+		return nil, fmt.Errorf("writing %s: %w", real, err)
+	}
+	w.backup = backup
+	return w, nil
 }
 
 // RemoveFile undoes a config's file at host path p: the original kept in OrigDir is put back, or the file is
@@ -190,7 +216,7 @@ func (r Root) removeFile(p string, b *batch) error {
 		return b.removeFile(real, orig, noorig)
 	}
 	if fi, err := root.Lstat(orig); err == nil {
-		if err := restore(root, orig, fi, real); err != nil {
+		if err := copyEntry(root, orig, fi, real, nil); err != nil {
 			return fmt.Errorf("restoring %s: %w", real, err)
 		}
 		if err := root.Remove(orig); err != nil {
@@ -225,12 +251,16 @@ func rel(p string) string {
 
 // backUp keeps what is at real before its first write: a copy in OrigDir, or a stamp in NoOrigDir when
 // nothing is there. The daemon's own state directory is not backed up.
-func backUp(root *os.Root, real string) error { return backUpIn(root, real, nil) }
+func backUp(root *os.Root, real string) error {
+	_, err := backUpIn(root, real, nil)
+	return err
+}
 
-// backUpIn is backUp; with b set, the stamp's directory is opened once per batch.
-func backUpIn(root *os.Root, real string, b *batch) error {
+// backUpIn is backUp; with b set, the stamp's directory is opened once per batch. It returns the host path
+// of the backup it made, "" when there was one already (or none is needed).
+func backUpIn(root *os.Root, real string, b *batch) (string, error) {
 	if strings.HasPrefix(real, StateDir+"/") {
-		return nil
+		return "", nil
 	}
 	orig, noorig := OrigDir+real+OrigSuffix, NoOrigDir+real+NoOrigSuffix
 	lstat := func(p string) (fs.FileInfo, error) { return root.Lstat(rel(p)) }
@@ -240,24 +270,32 @@ func backUpIn(root *os.Root, real string, b *batch) error {
 	for _, p := range []string{orig, noorig} {
 		_, err := lstat(p)
 		if err == nil {
-			return nil
+			return "", nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("inspecting backup %s: %w", p, err)
+			return "", fmt.Errorf("inspecting backup %s: %w", p, err)
 		}
 	}
 	fi, err := lstat(real)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := writeStamp(root, noorig, b); err != nil {
-			return fmt.Errorf("recording that it did not exist: %w", err)
+			return "", fmt.Errorf("recording that it did not exist: %w", err)
 		}
-		return nil
+		return noorig, nil
 	case err != nil:
-		return fmt.Errorf("inspecting: %w", err)
+		return "", fmt.Errorf("inspecting: %w", err)
 	}
-	if err := copyEntry(root, rel(real), fi, orig); err != nil {
-		return fmt.Errorf("backing up: %w", err)
+	if err := copyEntry(root, rel(real), fi, orig, nil); err != nil {
+		return "", fmt.Errorf("backing up: %w", err)
+	}
+	return orig, nil
+}
+
+// removeBackup removes the backup at host path p, made for a write that did not happen.
+func removeBackup(root *os.Root, p string) error {
+	if err := root.Remove(rel(p)); err != nil && !missing(err) {
+		return fmt.Errorf("removing backup %s: %w", p, err)
 	}
 	return nil
 }
@@ -278,25 +316,20 @@ func writeStamp(root *os.Root, p string, b *batch) error {
 	return f.Close()
 }
 
-// restore puts the backup at origRel (described by fi) back at host path real.
-func restore(root *os.Root, origRel string, fi fs.FileInfo, real string) error {
-	return copyEntry(root, origRel, fi, real)
-}
-
 // copyEntry copies the regular file or symlink at fromRel (described by fi) to host path to, atomically,
-// with its mode and owner.
-func copyEntry(root *os.Root, fromRel string, fi fs.FileInfo, to string) error {
+// with its mode and owner; with b set, the directory's sync is left to b.
+func copyEntry(root *os.Root, fromRel string, fi fs.FileInfo, to string, b *batch) error {
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		target, err := root.Readlink(fromRel)
 		if err != nil {
 			return fmt.Errorf("reading link: %w", err)
 		}
-		dir, err := openDir(root, path.Dir(to))
+		dir, release, err := dirIn(root, path.Dir(to), b)
 		if err != nil {
 			return err
 		}
-		defer dir.Close()
+		defer release()
 		if err := renameio.SymlinkRoot(dir, target, path.Base(to)); err != nil {
 			return fmt.Errorf("linking %s: %w", to, err)
 		}
@@ -308,7 +341,7 @@ func copyEntry(root *os.Root, fromRel string, fi fs.FileInfo, to string) error {
 		}
 		defer f.Close()
 		uid, gid := fileOwner(fi)
-		return writeAtomic(root, to, f, fi.Mode().Perm(), uid, gid)
+		return writeAtomicDeferred(root, to, f, fi.Mode().Perm(), uid, gid, b)
 	default:
 		return fmt.Errorf("/%s is neither a regular file nor a symlink (mode %v)", fromRel, fi.Mode())
 	}
@@ -342,48 +375,11 @@ func writeAtomic(root *os.Root, p string, src io.Reader, mode fs.FileMode, uid, 
 
 // writeAtomicDeferred is writeAtomic; with b set, p's directory comes from b and is synced by b.flush.
 func writeAtomicDeferred(root *os.Root, p string, src io.Reader, mode fs.FileMode, uid, gid int, b *batch) error {
-	dir, release, err := dirIn(root, path.Dir(p), b)
+	w, err := stageWrite(root, p, src, mode, uid, gid, b)
 	if err != nil {
 		return err
 	}
-	defer release()
-	pf, err := renameio.NewPendingFile(path.Base(p), renameio.WithRoot(dir), renameio.WithStaticPermissions(mode))
-	if err != nil {
-		return fmt.Errorf("creating temporary file: %w", err)
-	}
-	defer pf.Cleanup() //nolint:errcheck // a no-op after the replace; otherwise the error being returned matters more
-	fi, err := pf.Stat()
-	if err != nil {
-		return fmt.Errorf("inspecting temporary file: %w", err)
-	}
-	if curUID, curGID := fileOwner(fi); curUID != uid || curGID != gid {
-		if err := pf.Chown(uid, gid); err != nil {
-			return fmt.Errorf("changing owner to %d:%d: %w", uid, gid, err)
-		}
-		// Changing the owner may clear permission bits on some filesystems; set them again.
-		if err := pf.Chmod(mode); err != nil {
-			return fmt.Errorf("changing mode: %w", err)
-		}
-	}
-	if _, err := io.Copy(pf, src); err != nil {
-		return fmt.Errorf("writing content: %w", err)
-	}
-	if err := pf.CloseAtomicallyReplace(); err != nil {
-		return fmt.Errorf("replacing: %w", err)
-	}
-	if b != nil {
-		b.syncs[path.Dir(p)] = true
-		return nil
-	}
-	d, err := dir.Open(".")
-	if err != nil {
-		return fmt.Errorf("opening directory to sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory: %w", err)
-	}
-	return nil
+	return w.commit(b)
 }
 
 // WriteSymlink replaces host path p with a symlink to target, atomically, with the same path checks and

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/imagemode/imagemode/daemon"
-	"github.com/imagemode/imagemode/internal/localenv"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/local"
 	"github.com/imagemode/imagemode/render/rollout"
 	"github.com/imagemode/imagemode/testimages"
 )
@@ -50,7 +50,7 @@ func (o *rebaseFaultOS) Rebase(ctx context.Context, pullSpec, authFile string) e
 // files stay on the host (the config's new files are rolled back), the pool counts the node degraded with
 // NodeDegraded=True; once the updater works again the daemon's own retry converges on the new image with a
 // single reboot, and the pool clears NodeDegraded.
-func testRebaseFault(t *testing.T, ctx context.Context, env *localenv.Env) {
+func testRebaseFault(t *testing.T, ctx context.Context, env *local.Env) {
 	c := env.ControlPlane.Client
 	const pool = "rebasepool"
 	ownPool(t, ctx, c, pool)
@@ -63,7 +63,7 @@ func testRebaseFault(t *testing.T, ctx context.Context, env *localenv.Env) {
 	reboots := node.Reboots()
 
 	newOS, err := testimages.Push(ctx, env.Registry.SystemContext(), testimages.Options{Version: "9.6.20260303-1"},
-		env.Registry.Ref(localenv.BaseImageRepository, ":rebase-fault"))
+		env.Registry.Ref(local.BaseImageRepository, ":rebase-fault"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,8 @@ type nodeSpec struct {
 	pools  []string
 	wrap   func(daemon.Host) daemon.Host
 	reg    prometheus.Registerer
-	delete bool // delete the Node object when the test ends (so that no pool waits for a stopped node)
+	delete bool   // delete the Node object when the test ends (so that no pool waits for a stopped node)
+	dir    string // the host's directory (default: under t.TempDir())
 }
 
 func startNodeSpec(t *testing.T, ctx context.Context, env *local.Env, s nodeSpec) *simnode.Node {
@@ -55,8 +56,12 @@ func startNodeSpec(t *testing.T, ctx context.Context, env *local.Env, s nodeSpec
 	for _, p := range s.pools {
 		labels[local.NodeRoleLabelPrefix+p] = ""
 	}
+	dir := s.dir
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), s.name)
+	}
 	opts := simnode.Options{
-		Name: s.name, Dir: filepath.Join(t.TempDir(), s.name), Labels: labels,
+		Name: s.name, Dir: dir, Labels: labels,
 		BaseImage: env.BaseImage, AuthJSON: env.Registry.DockerConfigJSON(),
 		CAs:      map[string][]byte{strings.Replace(env.Registry.Host, ":", "..", 1): ca},
 		WrapHost: s.wrap, Registry: s.reg,
@@ -151,7 +156,7 @@ func stateIs(state string) func(*corev1.Node) bool {
 // TestAgentScenarios runs the daemon's remaining paths against one environment (control plane, registry,
 // render/rollout/drain controllers), one simulated node per scenario, in pools that keep the scenarios
 // apart: the agent's refusals and recoveries (failed write, unreconcilable config, unmanaged path, force
-// file), the drain handshake with a retarget while waiting, MachineConfigNode conditions and mcd_* metrics,
+// file, a full disk), the drain handshake with a retarget while waiting, MachineConfigNode conditions and mcd_* metrics,
 // registries.conf changes (Special), the layered pool (image, layer-only change, leaving it), and a classic
 // pool's kernel type and extensions.
 func TestAgentScenarios(t *testing.T) {
@@ -167,6 +172,7 @@ func TestAgentScenarios(t *testing.T) {
 	}{
 		{"Faults", testFaults},
 		{"RebaseFault", testRebaseFault},
+		{"DiskFull", testDiskFull},
 		{"DrainHandshake", testDrainHandshake},
 		{"RegistriesSpecial", testRegistriesSpecial},
 		{"LayeredPool", testLayeredPool},

@@ -106,7 +106,7 @@ func TestMergeSpec2DuplicateSSHKeys(t *testing.T) {
 // FuzzParseIgnition feeds arbitrary bytes to the Ignition parser (user input: a MachineConfig's
 // spec.config): it must never panic, and a config it accepts must serialize and parse again to the same
 // config.
-func FuzzParseIgnition(f *testing.F) {
+func FuzzParseIgnitionSpec2(f *testing.F) {
 	for _, seed := range []string{
 		``,
 		`{"ignition":{"version":"2.2.0"},"passwd":{"users":[{"name":"core","sshAuthorizedKeys":["a","a","b"]}]}}`,

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/imagemode/imagemode/builder/jobs"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // logRecorder records what a follower prints: text on out, gap notices on errOut, in order.
@@ -36,9 +36,9 @@ func (o recorderOut) Write(p []byte) (int, error) {
 func fuzzLogCM(pod, offset, text string) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{
-			jobs.BuildLogPodAnnotation: pod, jobs.BuildLogOffsetAnnotation: offset,
+			osbuild.BuildLogPodAnnotation: pod, osbuild.BuildLogOffsetAnnotation: offset,
 		}},
-		Data: map[string]string{jobs.BuildLogKey: text},
+		Data: map[string]string{osbuild.BuildLogKey: text},
 	}
 }
 
