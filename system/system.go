@@ -34,11 +34,6 @@ type Options struct {
 	// BuildCacheHostPath is the host directory build pods keep their image store in, as a layer cache
 	// (empty: none).
 	BuildCacheHostPath string
-	// Render, Build and GC, when set, adjust the options each service gets (after the fields above are
-	// applied): tests use them for shorter timings.
-	Render func(*render.Options)
-	Build  func(*machineos.Options)
-	GC     func(*gc.Options)
 }
 
 func (o Options) namespace() string {
@@ -65,9 +60,6 @@ func ManagerOptions(base ctrl.Options, o Options) ctrl.Options {
 func AddToManager(mgr ctrl.Manager, o Options) error {
 	ns := o.namespace()
 	ro := render.Options{Version: o.Version}
-	if o.Render != nil {
-		o.Render(&ro)
-	}
 	if err := render.AddToManager(mgr, ro); err != nil {
 		return fmt.Errorf("registering render controllers: %w", err)
 	}
@@ -75,16 +67,10 @@ func AddToManager(mgr ctrl.Manager, o Options) error {
 		Jobs:                 jobs.Options{Namespace: ns, Image: o.BuilderImage, CacheHostPath: o.BuildCacheHostPath},
 		ControllerConfigName: wellknown.ControllerConfigName,
 	}
-	if o.Build != nil {
-		o.Build(&bo)
-	}
 	if err := machineos.AddToManager(mgr, bo); err != nil {
 		return fmt.Errorf("registering the build service: %w", err)
 	}
 	gco := gc.Options{Namespace: ns, ControllerConfigName: wellknown.ControllerConfigName}
-	if o.GC != nil {
-		o.GC(&gco)
-	}
 	if err := gc.AddToManager(mgr, gco); err != nil {
 		return fmt.Errorf("registering the registry garbage collector: %w", err)
 	}
