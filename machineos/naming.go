@@ -1,40 +1,42 @@
 package machineos
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/distribution/reference"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 
+	"github.com/imagemode/imagemode/internal/refhash"
 	"github.com/imagemode/imagemode/internal/wellknown"
 )
 
-// buildSalt makes build names this project's own (the reference's shape, not its values).
-const buildSalt = "imagemode/machineosbuild/v1\x00"
-
-// buildHashInputs is everything a build's result depends on: the pool's rendered config (its name and the
-// configs it came from), the MachineOSConfig's spec (Containerfile, push target, secret names, builder) and
-// the base images and release of the rendered config. Paused state and secret contents are not in it.
-type buildHashInputs struct {
-	PoolConfiguration mcfgv1.MachineConfigPoolStatusConfiguration `json:"poolConfiguration"`
-	MachineOSConfig   mcfgv1.MachineOSConfigSpec                  `json:"machineOSConfig"`
-	BaseOSImage       string                                      `json:"baseOSImage"`
-	ExtensionsImage   string                                      `json:"extensionsImage"`
-	ReleaseVersion    string                                      `json:"releaseVersion"`
-	// BaseOSImageDigest is the digest the base image's tag resolved to; empty when osImageURL is itself
-	// pinned by digest (it adds nothing then, and builds keep the names they had before it was hashed).
-	BaseOSImageDigest string `json:"baseOSImageDigest,omitempty"`
+// osImageURLConfig is the third object the reference hashes into a build name, with its field names (it has
+// no JSON tags, so the YAML keys are the Go names): the rendered config's base and extensions images and
+// release version. OSImageURL is always empty there, on purpose (the reference leaves it empty so that the
+// names stay stable).
+type osImageURLConfig struct {
+	BaseOSContainerImage           string
+	BaseOSExtensionsContainerImage string
+	OSImageURL                     string
+	ReleaseVersion                 string
 }
 
 // BuildName names the MachineOSBuild that builds mosc for pool at the rendered config the pool's
 // spec.configuration names, from base image baseImage (the rendered osImageURL resolved to
-// repository@sha256:…; empty when osImageURL is pinned by digest): <mosc>-<32 hex>. The same inputs always
-// give the same name, so reverting a change — or a base image tag moving back — gives the previous build's
-// name (and image) back, and a tag moving to a new image gives a new name.
+// repository@sha256:…; empty when osImageURL is pinned by digest): <mosc>-<32 hex>.
+//
+// The hash is the reference's (its buildrequest/machineosbuild.go): MD5 of the shared salt and the YAML of,
+// in order, the pool's spec.configuration (rendered config name and its source configs), the
+// MachineOSConfig's spec (Containerfile, push target, secret names, builder) and osImageURLConfig. So a
+// cluster taken over from the reference finds its builds under the names it gave them, and reverting a change
+// gives the previous build's name (and image) back. Paused state and secret contents are not in it.
+//
+// One addition, only when osImageURL is a tag: the digest the tag resolved to is hashed after the reference's
+// three objects, so a tag moving to a new image gives a new name (a rebuild on the new base) and moving back
+// gives the old one. When osImageURL is pinned by digest — as it always is on OpenShift, where the release
+// payload pins it — nothing is added and the name is exactly the reference's; a tag's name cannot match the
+// reference's anyway without giving up the rebuild when the tag moves, which the reference does not do.
 func BuildName(mosc *mcfgv1.MachineOSConfig, pool *mcfgv1.MachineConfigPool, rendered *mcfgv1.MachineConfig, baseImage string) (string, error) {
 	switch {
 	case mosc.Spec.MachineConfigPool.Name != pool.Name:
@@ -46,7 +48,15 @@ func BuildName(mosc *mcfgv1.MachineOSConfig, pool *mcfgv1.MachineConfigPool, ren
 	case !strings.HasPrefix(rendered.Name, wellknown.RenderedPrefix):
 		return "", fmt.Errorf("machineconfig %q is not a rendered config", rendered.Name)
 	}
-	var baseDigest string
+	objects := []any{
+		pool.Spec.Configuration,
+		mosc.Spec,
+		osImageURLConfig{
+			BaseOSContainerImage:           rendered.Spec.OSImageURL,
+			BaseOSExtensionsContainerImage: rendered.Spec.BaseOSExtensionsContainerImage,
+			ReleaseVersion:                 rendered.Annotations[wellknown.ReleaseImageVersionAnnotation],
+		},
+	}
 	if baseImage != "" && !IsDigested(rendered.Spec.OSImageURL) {
 		named, err := reference.ParseNormalizedNamed(baseImage)
 		if err != nil {
@@ -56,23 +66,13 @@ func BuildName(mosc *mcfgv1.MachineOSConfig, pool *mcfgv1.MachineConfigPool, ren
 		if !ok {
 			return "", fmt.Errorf("base image %q of machineconfig %q is not pinned by digest", baseImage, rendered.Name)
 		}
-		baseDigest = d.Digest().String()
+		objects = append(objects, d.Digest().String())
 	}
-	raw, err := json.Marshal(buildHashInputs{
-		PoolConfiguration: pool.Spec.Configuration,
-		MachineOSConfig:   mosc.Spec,
-		BaseOSImage:       rendered.Spec.OSImageURL,
-		ExtensionsImage:   rendered.Spec.BaseOSExtensionsContainerImage,
-		ReleaseVersion:    rendered.Annotations[wellknown.ReleaseImageVersionAnnotation],
-		BaseOSImageDigest: baseDigest,
-	})
+	sum, err := refhash.Sum(objects...)
 	if err != nil {
-		return "", fmt.Errorf("encoding build inputs of machineosconfig %q: %w", mosc.Name, err)
+		return "", fmt.Errorf("naming the build of machineosconfig %q: %w", mosc.Name, err)
 	}
-	h := sha256.New()
-	h.Write([]byte(buildSalt))
-	h.Write(raw)
-	return mosc.Name + "-" + hex.EncodeToString(h.Sum(nil))[:32], nil
+	return mosc.Name + "-" + sum, nil
 }
 
 // BuildPushSpec is the MachineOSConfig's push spec with its tag replaced by the build's name: every build

@@ -1,6 +1,7 @@
 package machineos
 
 import (
+	"strings"
 	"testing"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
@@ -87,6 +88,59 @@ func TestBuildName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBuildNameVector pins the fixture's build name to the reference's value: MD5 of the salt and the YAML
+// of the three objects below, in order, computed with Python's hashlib independently of this code.
+//
+//	name: rendered-layered-image-aaa
+//	source:
+//	- kind: MachineConfig
+//	  name: 00-worker
+//	containerFile:
+//	- containerfileArch: NoArch
+//	  content: |-
+//	    FROM configs AS final
+//	    RUN true
+//	imageBuilder:
+//	  imageBuilderType: Job
+//	machineConfigPool:
+//	  name: layered-image
+//	renderedImagePushSecret:
+//	  name: push
+//	renderedImagePushSpec: registry.example.com/os/image:latest
+//	BaseOSContainerImage: registry.example.com/rhcos@sha256:1
+//	BaseOSExtensionsContainerImage: ""
+//	OSImageURL: ""
+//	ReleaseVersion: 4.19.0
+func TestBuildNameVector(t *testing.T) {
+	t.Parallel()
+	const want = "layered-image-6621974dbf69a690d1446f8e31fdc547"
+	mosc, pool, rendered := fixture()
+	got, err := BuildName(mosc, pool, rendered, "")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	// A digest-pinned base: the resolved digest adds nothing, the name stays the reference's.
+	rendered.Spec.OSImageURL = "registry.example.com/rhcos@sha256:" + strings.Repeat("1", 64)
+	pinned, err := BuildName(mosc, pool, rendered, "")
+	require.NoError(t, err)
+	resolved, err := BuildName(mosc, pool, rendered, rendered.Spec.OSImageURL)
+	require.NoError(t, err)
+	assert.Equal(t, pinned, resolved)
+
+	// A tag: its resolved digest is hashed too, so a moved tag gives a new name and moving back the old one.
+	rendered.Spec.OSImageURL = "registry.example.com/rhcos:4.19"
+	tagA, err := BuildName(mosc, pool, rendered, "registry.example.com/rhcos@sha256:"+strings.Repeat("a", 64))
+	require.NoError(t, err)
+	tagB, err := BuildName(mosc, pool, rendered, "registry.example.com/rhcos@sha256:"+strings.Repeat("b", 64))
+	require.NoError(t, err)
+	tagA2, err := BuildName(mosc, pool, rendered, "registry.example.com/rhcos@sha256:"+strings.Repeat("a", 64))
+	require.NoError(t, err)
+	assert.NotEqual(t, tagA, tagB)
+	assert.Equal(t, tagA, tagA2)
+	_, err = BuildName(mosc, pool, rendered, "registry.example.com/rhcos:4.19")
+	require.ErrorContains(t, err, "is not pinned by digest")
 }
 
 func TestBuildNameRefusesMismatches(t *testing.T) {

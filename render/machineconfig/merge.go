@@ -6,18 +6,18 @@ package machineconfig
 //  1. Order. Configs labelled role=worker come first, sorted by name; then all others, sorted by name. In
 //     a custom pool (selector role in [worker, infra]) every custom-role config therefore overrides every
 //     worker config, whatever the names. A config without labels is an error.
-//  2. Ignition. Each config is parsed (spec 2.x and 3.0–3.4 converted to 3.5) and merged into the result of
-//     the previous ones with Ignition's own merge: scalars and set pointers of the later config win; keyed
-//     lists merge entry by entry with the later entry winning (files, links and directories by path —
-//     across the three lists —, units and drop-ins by name, users and groups by name); other lists (ssh
-//     keys) are a union in order without duplicates.
+//  2. Ignition. Each config is parsed (spec 2.x and 3.0–3.4 converted to 3.5). The first is the start; each
+//     later one with Ignition is merged into the result of the previous ones with Ignition's own merge:
+//     scalars and set pointers of the later config win; keyed lists merge entry by entry with the later
+//     entry winning (files, links and directories by path — across the three lists —, units and drop-ins
+//     by name, users and groups by name); other lists (ssh keys) are a union in order without duplicates.
 //  3. Compression never leaks: a later file that does not say how it is compressed is not compressed, even
 //     if an earlier file at the same path was gzip.
 //  4. Every file without an explicit overwrite gets overwrite: true.
 //  5. fips is true if any config sets it. kernelType is the last non-default value (realtime or 64k-pages),
 //     else "default".
-//  6. kernelArguments and extensions are concatenated in order, without removing duplicates. kernel-devel
-//     with a non-default kernel is an error.
+//  6. kernelArguments and extensions are concatenated in order, without removing duplicates (empty lists,
+//     never null). kernel-devel with a non-default kernel is an error.
 //  7. osImageURL and baseOSExtensionsContainerImage come from the base (the cluster's ControllerConfig),
 //     overridden by the last config that sets them and is not controller-generated.
 //  8. The result has a spec only; it is named by RenderedName.
@@ -103,18 +103,28 @@ func MergeParsed(configs []*Parsed, base Base) (*mcfgv1.MachineConfigSpec, error
 		return nil, err
 	}
 	merged := EmptyIgnition()
+	// The lists start empty, not nil: the reference's spec has [] there, and the rendered name hashes it.
 	out := &mcfgv1.MachineConfigSpec{
 		OSImageURL:                     base.OSImageURL,
 		BaseOSExtensionsContainerImage: base.BaseOSExtensionsContainerImage,
 		KernelType:                     KernelTypeDefault,
+		KernelArguments:                []string{},
+		Extensions:                     []string{},
 	}
 	kernelDevelFrom := ""
-	for _, p := range sorted {
+	for i, p := range sorted {
 		if p.ParseErr != nil {
 			return nil, parseError(p)
 		}
 		mc := p.Config
-		merged = mergeIgnition(merged, p.Ignition)
+		switch {
+		case i == 0:
+			// As the reference does: the first config is the start, unmerged; later configs without
+			// Ignition are not merged at all (a merge would normalize the files' compression).
+			merged = p.Ignition
+		case len(mc.Spec.Config.Raw) > 0:
+			merged = mergeIgnition(merged, p.Ignition)
+		}
 
 		out.FIPS = out.FIPS || mc.Spec.FIPS
 		if mc.Spec.KernelType == KernelTypeRealtime || mc.Spec.KernelType == KernelType64kPages {
@@ -139,6 +149,8 @@ func MergeParsed(configs []*Parsed, base Base) (*mcfgv1.MachineConfigSpec, error
 	if kernelDevelFrom != "" && out.KernelType != KernelTypeDefault {
 		return nil, fmt.Errorf("machineconfig %q: spec.extensions: Invalid value: \"kernel-devel\": not supported with kernelType %q", kernelDevelFrom, out.KernelType)
 	}
+	// A copy: merged may share its list with a cached parse.
+	merged.Storage.Files = append([]ign3types.File(nil), merged.Storage.Files...)
 	for i := range merged.Storage.Files {
 		if merged.Storage.Files[i].Overwrite == nil {
 			merged.Storage.Files[i].Overwrite = ptr.To(true)

@@ -198,17 +198,17 @@ func TestMergeSpecFields(t *testing.T) {
 	}{
 		{name: "defaults from the base",
 			configs: []*mcfgv1.MachineConfig{mc("00-a", "worker", "")},
-			want:    mcfgv1.MachineConfigSpec{OSImageURL: base.OSImageURL, BaseOSExtensionsContainerImage: base.BaseOSExtensionsContainerImage, KernelType: "default"}},
+			want:    mcfgv1.MachineConfigSpec{OSImageURL: base.OSImageURL, BaseOSExtensionsContainerImage: base.BaseOSExtensionsContainerImage, KernelType: "default", KernelArguments: []string{}, Extensions: []string{}}},
 		{name: "fips is an OR",
 			configs: []*mcfgv1.MachineConfig{mc("00-a", "worker", "", with(func(s *mcfgv1.MachineConfigSpec) { s.FIPS = true })), mc("01-b", "worker", "")},
-			want:    mcfgv1.MachineConfigSpec{OSImageURL: base.OSImageURL, BaseOSExtensionsContainerImage: base.BaseOSExtensionsContainerImage, KernelType: "default", FIPS: true}},
+			want:    mcfgv1.MachineConfigSpec{OSImageURL: base.OSImageURL, BaseOSExtensionsContainerImage: base.BaseOSExtensionsContainerImage, KernelType: "default", FIPS: true, KernelArguments: []string{}, Extensions: []string{}}},
 		{name: "last non-default kernelType wins",
 			configs: []*mcfgv1.MachineConfig{
 				mc("00-a", "worker", "", with(func(s *mcfgv1.MachineConfigSpec) { s.KernelType = "realtime" })),
 				mc("01-b", "worker", "", with(func(s *mcfgv1.MachineConfigSpec) { s.KernelType = "64k-pages" })),
 				mc("02-c", "worker", "", with(func(s *mcfgv1.MachineConfigSpec) { s.KernelType = "default" })),
 			},
-			want: mcfgv1.MachineConfigSpec{OSImageURL: base.OSImageURL, BaseOSExtensionsContainerImage: base.BaseOSExtensionsContainerImage, KernelType: "64k-pages"}},
+			want: mcfgv1.MachineConfigSpec{OSImageURL: base.OSImageURL, BaseOSExtensionsContainerImage: base.BaseOSExtensionsContainerImage, KernelType: "64k-pages", KernelArguments: []string{}, Extensions: []string{}}},
 		{name: "kernel arguments and extensions concatenate without dedupe",
 			configs: []*mcfgv1.MachineConfig{
 				mc("00-a", "worker", "", with(func(s *mcfgv1.MachineConfigSpec) {
@@ -231,7 +231,7 @@ func TestMergeSpecFields(t *testing.T) {
 					s.BaseOSExtensionsContainerImage = "quay.io/ignored-ext@sha256:gen"
 				})),
 			},
-			want: mcfgv1.MachineConfigSpec{OSImageURL: "quay.io/me/os@sha256:second", BaseOSExtensionsContainerImage: base.BaseOSExtensionsContainerImage, KernelType: "default"}},
+			want: mcfgv1.MachineConfigSpec{OSImageURL: "quay.io/me/os@sha256:second", BaseOSExtensionsContainerImage: base.BaseOSExtensionsContainerImage, KernelType: "default", KernelArguments: []string{}, Extensions: []string{}}},
 		{name: "kernel-devel with a realtime kernel is refused, naming the config",
 			configs: []*mcfgv1.MachineConfig{
 				mc("00-devel", "worker", "", with(func(s *mcfgv1.MachineConfigSpec) { s.Extensions = []string{"kernel-devel"} })),

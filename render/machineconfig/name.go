@@ -1,29 +1,24 @@
 package machineconfig
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 
+	"github.com/imagemode/imagemode/internal/refhash"
 	"github.com/imagemode/imagemode/internal/wellknown"
 )
 
-// renderSalt is mixed into the hash, so rendered names are this project's own (the same length and shape
-// as the reference's, not the same values).
-const renderSalt = "imagemode/rendered-machineconfig/v1\x00"
-
-// RenderedName names a rendered config: rendered-<pool>-<32 hex>, a digest of the merged spec only, so the
-// same spec always gets the same name and any spec change a new one.
+// RenderedName names a rendered config exactly as the reference does (its render/hash.go):
+// rendered-<pool>-<hex MD5 of the reference's salt and the YAML of the merged spec>. Only the spec is hashed,
+// so the same spec always gets the same name, a revert gives the old name back, and a pool taken over from
+// the reference keeps the name its nodes already run (nothing rolls out). The name is only compatible
+// because Merge builds the spec the way the reference does, down to the empty (not null) kernelArguments
+// and extensions lists and the JSON of the Ignition 3.5 types.
 func RenderedName(pool string, spec *mcfgv1.MachineConfigSpec) (string, error) {
-	raw, err := json.Marshal(spec)
+	sum, err := refhash.Sum(spec)
 	if err != nil {
-		return "", fmt.Errorf("encoding rendered spec of pool %q: %w", pool, err)
+		return "", fmt.Errorf("naming rendered config of pool %q: %w", pool, err)
 	}
-	h := sha256.New()
-	h.Write([]byte(renderSalt))
-	h.Write(raw)
-	return wellknown.RenderedPrefix + pool + "-" + hex.EncodeToString(h.Sum(nil))[:32], nil
+	return wellknown.RenderedPrefix + pool + "-" + sum, nil
 }

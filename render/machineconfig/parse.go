@@ -9,6 +9,7 @@ import (
 	"github.com/coreos/go-semver/semver"
 	ign2 "github.com/coreos/ign-converter/translate/v24tov31"
 	ign2v4 "github.com/coreos/ignition/config/v2_4"
+	ign2v4types "github.com/coreos/ignition/config/v2_4/types"
 	ign32translate "github.com/coreos/ignition/v2/config/v3_2/translate"
 	ign33translate "github.com/coreos/ignition/v2/config/v3_3/translate"
 	ign34translate "github.com/coreos/ignition/v2/config/v3_4/translate"
@@ -72,6 +73,9 @@ func parseSpec2(raw []byte) (ign3types.Config, error) {
 		}
 		return ign3types.Config{}, fmt.Errorf("parsing Ignition spec 2: %w", err)
 	}
+	if err := removeSpec2Duplicates(&cfg); err != nil {
+		return ign3types.Config{}, fmt.Errorf("converting Ignition spec 2 to 3: %w", err)
+	}
 	// Spec 2 names filesystems; the only one a MachineConfig may use is the root filesystem.
 	fsMap := map[string]string{"root": "/"}
 	if err := ign2.Check2_4(cfg, fsMap); err != nil {
@@ -82,4 +86,79 @@ func parseSpec2(raw []byte) (ign3types.Config, error) {
 		return ign3types.Config{}, fmt.Errorf("converting Ignition spec 2 to 3: %w", err)
 	}
 	return ign35translate.Translate(ign34translate.Translate(ign33translate.Translate(ign32translate.Translate(v31)))), nil
+}
+
+// removeSpec2Duplicates does to a spec 2 config what the reference does before converting it (its
+// helpers.go removeIgnDuplicateFilesUnitsUsers), since spec 3 refuses repeats that spec 2 allowed and old
+// clusters carry such configs; the converted config, and so the rendered config and its name, come out the
+// same as there:
+//
+//   - files and units are walked from the last to the first, keeping the first seen of each path or name
+//     (the latest revision) — so the list comes out reversed; a repeated unit's drop-ins are added to the
+//     kept unit unless it has one of the same name;
+//   - users: only core is supported; every core entry's SSH keys are joined into one core user (the last
+//     entry's keys first, then the earlier entries' from the last to the first), keeping the first of each
+//     repeated key in order ("duplicate entry" otherwise, Bug 1934176).
+func removeSpec2Duplicates(cfg *ign2v4types.Config) error {
+	files := cfg.Storage.Files
+	seenPaths := make(map[string]struct{}, len(files))
+	var outFiles []ign2v4types.File
+	for i := len(files) - 1; i >= 0; i-- {
+		if _, dup := seenPaths[files[i].Path]; dup {
+			continue
+		}
+		seenPaths[files[i].Path] = struct{}{}
+		outFiles = append(outFiles, files[i])
+	}
+
+	units := cfg.Systemd.Units
+	kept := make(map[string]int, len(units))
+	var outUnits []ign2v4types.Unit
+	for i := len(units) - 1; i >= 0; i-- {
+		j, dup := kept[units[i].Name]
+		if !dup {
+			kept[units[i].Name] = len(outUnits)
+			outUnits = append(outUnits, units[i])
+			continue
+		}
+		for _, d := range units[i].Dropins {
+			if !hasDropin(outUnits[j].Dropins, d.Name) {
+				outUnits[j].Dropins = append(outUnits[j].Dropins, d)
+			}
+		}
+	}
+
+	if users := cfg.Passwd.Users; len(users) > 0 {
+		out := users[len(users)-1]
+		keys := append([]ign2v4types.SSHAuthorizedKey(nil), out.SSHAuthorizedKeys...)
+		for i := len(users) - 1; i >= 0; i-- {
+			if users[i].Name != "core" {
+				return fmt.Errorf("unexpected user with name: %v. Only core user is supported", users[i].Name)
+			}
+			if i < len(users)-1 {
+				keys = append(keys, users[i].SSHAuthorizedKeys...)
+			}
+		}
+		seen := make(map[ign2v4types.SSHAuthorizedKey]struct{}, len(keys))
+		out.SSHAuthorizedKeys = nil
+		for _, k := range keys {
+			if _, dup := seen[k]; !dup {
+				seen[k] = struct{}{}
+				out.SSHAuthorizedKeys = append(out.SSHAuthorizedKeys, k)
+			}
+		}
+		cfg.Passwd.Users = []ign2v4types.PasswdUser{out}
+	}
+	cfg.Storage.Files = outFiles
+	cfg.Systemd.Units = outUnits
+	return nil
+}
+
+func hasDropin(dropins []ign2v4types.SystemdDropin, name string) bool {
+	for _, d := range dropins {
+		if d.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -99,8 +99,7 @@ func validateIgnition(cfg ign3types.Config, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(fp.Child("path"), f.Path, "must be an absolute, clean path under one of "+strings.Join(managedRoots[:], ", ")))
 		}
 		if f.Mode != nil && *f.Mode&^0o777 != 0 {
-			errs = append(errs, field.Invalid(fp.Child("mode"), fmt.Sprintf("%#o", *f.Mode),
-				"only permission bits (0777) are allowed: no setuid, setgid or sticky bit"))
+			errs = append(errs, modeError(fp.Child("mode"), *f.Mode, f.Path))
 		}
 	}
 	for i, d := range cfg.Storage.Directories {
@@ -109,8 +108,7 @@ func validateIgnition(cfg ign3types.Config, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(dp.Child("path"), d.Path, "must be an absolute, clean path under one of "+strings.Join(managedRoots[:], ", ")))
 		}
 		if d.Mode != nil && *d.Mode&^0o777 != 0 {
-			errs = append(errs, field.Invalid(dp.Child("mode"), fmt.Sprintf("%#o", *d.Mode),
-				"only permission bits (0777) are allowed: no setuid, setgid or sticky bit"))
+			errs = append(errs, modeError(dp.Child("mode"), *d.Mode, d.Path))
 		}
 	}
 	for i, l := range cfg.Storage.Links {
@@ -120,4 +118,12 @@ func validateIgnition(cfg ign3types.Config, p *field.Path) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// modeError refuses a mode with setuid, setgid or sticky bits, naming the path in the reference's words
+// ("invalid mode 04755 for /etc/foo, cannot exceed 0777"; its helpers.go validateIgn3FileModes) after the
+// field path.
+func modeError(p *field.Path, mode int, path string) *field.Error {
+	return field.Invalid(p, fmt.Sprintf("%#o", mode),
+		fmt.Sprintf("invalid mode %#o for %s, cannot exceed %#o: only permission bits are allowed (no setuid, setgid or sticky bit)", mode, path, 0o777))
 }

@@ -76,6 +76,7 @@ func TestRenderControllerOnAPIServer(t *testing.T) {
 	cond := waitCondition(ctx, t, c, "worker", corev1.ConditionTrue)
 	assert.Equal(t, ReasonInvalidMachineConfig, cond.Reason)
 	assert.Contains(t, cond.Message, `machineconfig "50-setuid": spec.config.storage.files[0].mode`)
+	assert.Contains(t, cond.Message, `invalid mode 04755 for /usr/local/bin/s, cannot exceed 0777`, "the message names the file, as the reference's does")
 	require.NoError(t, c.Get(ctx, types.NamespacedName{Name: "worker"}, p))
 	assert.Equal(t, first, p.Spec.Configuration.Name)
 	require.NoError(t, c.Delete(ctx, &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: "50-setuid"}}))
