@@ -13,9 +13,12 @@ import (
 	ign32translate "github.com/coreos/ignition/v2/config/v3_2/translate"
 	ign33translate "github.com/coreos/ignition/v2/config/v3_3/translate"
 	ign34translate "github.com/coreos/ignition/v2/config/v3_4/translate"
+	ign34types "github.com/coreos/ignition/v2/config/v3_4/types"
 	ign3 "github.com/coreos/ignition/v2/config/v3_5"
 	ign35translate "github.com/coreos/ignition/v2/config/v3_5/translate"
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+	ignvalidate "github.com/coreos/ignition/v2/config/validate"
+	vvalidate "github.com/coreos/vcontext/validate"
 )
 
 // IgnitionVersion is the Ignition spec every config is converted to, and the version of merged configs.
@@ -51,6 +54,9 @@ func ParseIgnition(raw []byte) (ign3types.Config, error) {
 	case 2:
 		return parseSpec2(raw)
 	case 3:
+		if cfg, ok := parseValid(raw, *v); ok {
+			return cfg, nil
+		}
 		cfg, rpt, err := ign3.ParseCompatibleVersion(raw)
 		if err != nil {
 			if msg := strings.TrimSpace(rpt.String()); msg != "" {
@@ -161,4 +167,36 @@ func hasDropin(dropins []ign2v4types.SystemdDropin, name string) bool {
 		}
 	}
 	return false
+}
+
+// parseValid is Ignition's Parse of a 3.4.0 or 3.5.0 config (then translated to 3.5) for a config that is
+// valid, without what Ignition does only to report: it decodes the JSON into the version's types once and
+// runs the same validators (fields, duplicates) but not the unused-key check, which only warns, nor the
+// decode of the JSON into a position tree that places the report's entries. ok is false for other
+// versions and for a config that does not decode or validate; the caller then runs Ignition's own parse,
+// so that a bad config gets Ignition's report. The result is the same as Ignition's (TestParseValidSameAsIgnition).
+func parseValid(raw []byte, v semver.Version) (cfg ign3types.Config, ok bool) {
+	switch v {
+	case ign3types.MaxVersion:
+		if err := json.Unmarshal(raw, &cfg); err != nil || !validates(cfg) {
+			return ign3types.Config{}, false
+		}
+		return cfg, true
+	case ign34types.MaxVersion:
+		var c34 ign34types.Config
+		if err := json.Unmarshal(raw, &c34); err != nil || !validates(c34) {
+			return ign3types.Config{}, false
+		}
+		return ign35translate.Translate(c34), true
+	default:
+		return ign3types.Config{}, false
+	}
+}
+
+// validates reports whether Ignition's validation of cfg (a spec's Config) finds nothing fatal: the field
+// validators and the duplicate check of validate.ValidateWithContext.
+func validates(cfg any) bool {
+	r := vvalidate.Validate(cfg, "json")
+	r.Merge(vvalidate.ValidateCustom(cfg, "json", ignvalidate.ValidateDups))
+	return !r.IsFatal()
 }

@@ -3,7 +3,10 @@ package renderer
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -94,9 +97,8 @@ func Render(in Inputs) Outcome {
 	if len(selected) == 0 {
 		return fail(pool, ReasonNoMachineConfigs, "no MachineConfigs found matching selector %s", selector)
 	}
-	parsed := make([]*machineconfig.Parsed, len(selected))
+	parsed := parseAll(in.Cache, selected)
 	for i, mc := range selected {
-		parsed[i] = in.Cache.Parse(mc)
 		if len(parsed[i].Invalid) > 0 {
 			return fail(pool, ReasonInvalidMachineConfig, "machineconfig %q: %v", mc.Name, parsed[i].Invalid.ToAggregate())
 		}
@@ -177,4 +179,21 @@ func releaseVersion(cc *mcfgv1.ControllerConfig) string {
 		return v
 	}
 	return cc.Spec.ReleaseImage
+}
+
+// parseAll parses (through cache, which may be nil) every config, on as many goroutines as there are CPUs:
+// the configs are independent, and a cold render is mostly Ignition's validation of each.
+func parseAll(cache *machineconfig.ParseCache, configs []*mcfgv1.MachineConfig) []*machineconfig.Parsed {
+	parsed := make([]*machineconfig.Parsed, len(configs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(configs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(configs); i = int(next.Add(1) - 1) {
+				parsed[i] = cache.Parse(configs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return parsed
 }
