@@ -108,7 +108,7 @@ func TestRegistriesControllerOnAPIServer(t *testing.T) {
 		assert.Empty(t, mc.OwnerReferences)
 		_, contents := files(t, mc)
 		assert.Equal(t, string(wantConf), string(contents[RegistriesConfPath]), "%s registries.conf", mc.Name)
-		assert.Equal(t, registries.DefaultPolicyJSON, string(contents[PolicyJSONPath]), "%s policy.json", mc.Name)
+		assert.NotContains(t, contents, PolicyJSONPath, "%s: mirrors alone leave policy.json alone, as on OpenShift", mc.Name)
 		generated[p] = mc
 	}
 	withMirrors := map[string]string{}
@@ -168,7 +168,70 @@ func TestRegistriesControllerOnAPIServer(t *testing.T) {
 		assert.Equal(t, before[p], waitRendered(ctx, t, c, p, func(name string) bool { return name == before[p] }))
 	}
 	assertNoWrites(ctx, t, cp, pools)
+
+	// The image config with only search registries: the drop-in alone, in the generated and the rendered
+	// configs, and neither registries.conf nor policy.json.
+	out, err = cp.Kubectl(ctx, []byte(searchOnlyImage), "apply", "-f", "-")
+	require.NoError(t, err, out)
+	wantDropIn := "unqualified-search-registries = [\"reg1.io\", \"reg2.io\"]\nshort-name-mode = \"\"\nadditional-layer-store-auth-helper = \"\"\n"
+	for _, p := range []string{"master", "worker"} {
+		_, contents := files(t, waitConfig(ctx, t, c, GeneratedName(p)))
+		assert.Equal(t, wantDropIn, string(contents[registries.SearchRegistriesDropInPath]), "pool %s", p)
+		assert.NotContains(t, contents, RegistriesConfPath, "pool %s", p)
+		assert.NotContains(t, contents, PolicyJSONPath, "pool %s", p)
+	}
+	for _, p := range pools {
+		rendered := &mcfgv1.MachineConfig{}
+		require.NoError(t, c.Get(ctx, types.NamespacedName{Name: waitRendered(ctx, t, c, p, func(name string) bool { return name != before[p] })}, rendered))
+		cfg, err := machineconfig.ParseIgnition(rendered.Spec.Config.Raw)
+		require.NoError(t, err)
+		paths := map[string][]byte{}
+		for _, f := range cfg.Storage.Files {
+			paths[f.Path] = decodeSource(t, f.Contents.Source)
+		}
+		assert.Equal(t, wantDropIn, string(paths[registries.SearchRegistriesDropInPath]), "pool %s rendered drop-in", p)
+		assert.NotContains(t, paths, RegistriesConfPath, "pool %s", p)
+		assert.NotContains(t, paths, PolicyJSONPath, "pool %s", p)
+	}
+
+	// Allowed registries as well: policy.json joins the drop-in, registries.conf still untouched.
+	out, err = cp.Kubectl(ctx, nil, "patch", "image.config.openshift.io", "cluster", "--type=merge",
+		"-p", `{"spec":{"registrySources":{"allowedRegistries":["quay.io","reg1.io","reg2.io"]}}}`)
+	require.NoError(t, err, out)
+	for _, p := range []string{"master", "worker"} {
+		var contents map[string][]byte
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			mc := &mcfgv1.MachineConfig{}
+			if err := c.Get(ctx, types.NamespacedName{Name: GeneratedName(p)}, mc); err != nil {
+				return false, client.IgnoreNotFound(err)
+			}
+			_, contents = files(t, mc)
+			_, ok := contents[PolicyJSONPath]
+			return ok, nil
+		})
+		require.NoError(t, err, "pool %s never got policy.json", p)
+		assert.Contains(t, string(contents[PolicyJSONPath]), "reg1.io")
+		assert.Equal(t, wantDropIn, string(contents[registries.SearchRegistriesDropInPath]))
+		assert.NotContains(t, contents, RegistriesConfPath)
+	}
+	out, err = cp.Kubectl(ctx, nil, "delete", "image.config.openshift.io", "cluster")
+	require.NoError(t, err, out)
+	for _, p := range []string{"master", "worker"} {
+		waitGone(ctx, t, c, GeneratedName(p))
+	}
 }
+
+// searchOnlyImage is the docs' image config shape with only containerRuntimeSearchRegistries set.
+const searchOnlyImage = `apiVersion: config.openshift.io/v1
+kind: Image
+metadata:
+  name: cluster
+spec:
+  registrySources:
+    containerRuntimeSearchRegistries:
+    - reg1.io
+    - reg2.io
+`
 
 func newPool(name string, labels map[string]string, roles ...string) *mcfgv1.MachineConfigPool {
 	return &mcfgv1.MachineConfigPool{

@@ -53,15 +53,17 @@ func PoolForGeneratedName(name string) (string, bool) {
 }
 
 // Desired returns the MachineConfig GeneratedName(pool): role label pool, generated-by-controller-version
-// annotation version, and Ignition IgnitionVersion writing RegistriesConfPath (registries.Generate on
-// registries.DefaultRegistriesConf) and PolicyJSONPath (registries.Policy on registries.DefaultPolicyJSON),
-// mode 0644, overwritten, as data: URLs.
+// annotation version, and Ignition IgnitionVersion writing, mode 0644, overwritten, as data: URLs, in this
+// order, the files the inputs need (decided as the reference decides, see registries.NeedsRegistriesConf):
+//   - RegistriesConfPath (registries.Generate on registries.DefaultRegistriesConf) when there are mirror
+//     sets or insecure or blocked registries;
+//   - PolicyJSONPath (registries.Policy on registries.DefaultPolicyJSON) when there are allowed or blocked
+//     registries;
+//   - registries.SearchRegistriesDropInPath (registries.SearchRegistriesConf) when the image config sets
+//     containerRuntimeSearchRegistries. Search registries alone therefore write only the drop-in, as on
+//     OpenShift.
 //
-// It returns nil when there is nothing to configure, that is when both files would be the stock ones a node
-// has without the config: registries.conf as Generate writes it for no inputs and policy.json equal to
-// DefaultPolicyJSON. That is the case when no mirror set has a mirror other than its source and the image
-// config's registrySources are empty (or only repeat the stock search registries). The config is then not
-// needed, and a generated one that exists should be deleted.
+// It returns nil when no file is needed; a generated config that exists should then be deleted.
 //
 // Invalid inputs (registries.Validate) return an *InvalidInputsError, whose field errors name the object and
 // field, and no config.
@@ -71,24 +73,34 @@ func Desired(pool string, in registries.Inputs, version string) (*mcfgv1.Machine
 	if errs := registries.Validate(in); len(errs) > 0 {
 		return nil, &InvalidInputsError{Pool: pool, Errs: errs}
 	}
-	conf, err := registries.Generate([]byte(registries.DefaultRegistriesConf), in)
-	if err != nil {
-		return nil, fmt.Errorf("generating registries.conf for pool %s: %w", pool, err)
+	var files []ign3types.File
+	if registries.NeedsRegistriesConf(in) {
+		conf, err := registries.Generate([]byte(registries.DefaultRegistriesConf), in)
+		if err != nil {
+			return nil, fmt.Errorf("generating registries.conf for pool %s: %w", pool, err)
+		}
+		files = append(files, embeddedFile(RegistriesConfPath, conf))
 	}
-	policy, err := registries.Policy([]byte(registries.DefaultPolicyJSON), in)
-	if err != nil {
-		return nil, fmt.Errorf("generating policy.json for pool %s: %w", pool, err)
+	if registries.NeedsPolicy(in) {
+		policy, err := registries.Policy([]byte(registries.DefaultPolicyJSON), in)
+		if err != nil {
+			return nil, fmt.Errorf("generating policy.json for pool %s: %w", pool, err)
+		}
+		files = append(files, embeddedFile(PolicyJSONPath, policy))
 	}
-	stock, err := registries.Generate([]byte(registries.DefaultRegistriesConf), registries.Inputs{})
-	if err != nil {
-		return nil, fmt.Errorf("generating the stock registries.conf: %w", err)
+	if registries.NeedsSearchRegistries(in) {
+		search, err := registries.SearchRegistriesConf(in)
+		if err != nil {
+			return nil, fmt.Errorf("generating %s for pool %s: %w", registries.SearchRegistriesDropInPath, pool, err)
+		}
+		files = append(files, embeddedFile(registries.SearchRegistriesDropInPath, search))
 	}
-	if bytes.Equal(conf, stock) && bytes.Equal(policy, []byte(registries.DefaultPolicyJSON)) {
+	if len(files) == 0 {
 		return nil, nil
 	}
 
 	ign := machineconfig.EmptyIgnition()
-	ign.Storage.Files = []ign3types.File{embeddedFile(RegistriesConfPath, conf), embeddedFile(PolicyJSONPath, policy)}
+	ign.Storage.Files = files
 	raw, err := json.Marshal(ign)
 	if err != nil {
 		return nil, fmt.Errorf("encoding Ignition of %s: %w", GeneratedName(pool), err)

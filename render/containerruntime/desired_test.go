@@ -31,16 +31,18 @@ func TestDesired(t *testing.T) {
 		wantNil bool
 		// wantErr is a substring of the error; the error must be an *InvalidInputsError.
 		wantErr string
-		check   func(t *testing.T, mc *mcfgv1.MachineConfig, conf []byte, policy []byte)
+		// wantFiles are the files written, in order (the reference's: registries.conf, policy.json, the
+		// search-registries drop-in, each only when needed); empty means registries.conf alone.
+		wantFiles []string
+		check     func(t *testing.T, mc *mcfgv1.MachineConfig, conf []byte, policy []byte)
 	}{
-		{name: "docs ICSP gives registries.conf as Generate writes it and the stock policy.json",
+		{name: "docs ICSP gives registries.conf as Generate writes it and no policy.json",
 			pool: "worker", in: registries.Inputs{ICSPs: []operatorv1alpha1.ImageContentSourcePolicy{docs}},
 			check: func(t *testing.T, mc *mcfgv1.MachineConfig, conf, policy []byte) {
 				want, err := registries.Generate([]byte(registries.DefaultRegistriesConf), registries.Inputs{ICSPs: []operatorv1alpha1.ImageContentSourcePolicy{docs}})
 				require.NoError(t, err)
 				assert.Equal(t, string(want), string(conf))
 				assert.Len(t, decodeRegistries(t, conf).Registries, 6)
-				assert.Equal(t, registries.DefaultPolicyJSON, string(policy))
 			}},
 		{name: "master pool gets its own name and role",
 			pool: "master", in: registries.Inputs{ICSPs: []operatorv1alpha1.ImageContentSourcePolicy{docs}},
@@ -64,10 +66,10 @@ func TestDesired(t *testing.T) {
 				assert.False(t, org.Blocked)
 				require.Len(t, org.Mirrors, 1)
 				assert.Equal(t, sysregistriesv2.MirrorByTagOnly, org.Mirrors[0].PullFromMirror)
-				assert.Equal(t, registries.DefaultPolicyJSON, string(policy))
 			}},
 		{name: "image blockedRegistries only: policy.json rejects them, registries.conf blocks them",
 			pool: "worker", in: registries.Inputs{Image: imageConfig(configv1.RegistrySources{BlockedRegistries: []string{"untrusted.example.com"}})},
+			wantFiles: []string{RegistriesConfPath, PolicyJSONPath},
 			check: func(t *testing.T, _ *mcfgv1.MachineConfig, conf, policy []byte) {
 				assert.True(t, findRegistry(t, decodeRegistries(t, conf), "untrusted.example.com").Blocked)
 				p := decodePolicy(t, policy)
@@ -76,42 +78,69 @@ func TestDesired(t *testing.T) {
 				require.Contains(t, p.Transports["docker"], "untrusted.example.com")
 				assert.Equal(t, "reject", p.Transports["docker"]["untrusted.example.com"][0].Type)
 			}},
-		{name: "image allowedRegistries only: policy.json rejects by default, registries.conf is stock",
+		{name: "image allowedRegistries only: policy.json alone, rejecting by default",
 			pool: "worker", in: registries.Inputs{Image: imageConfig(configv1.RegistrySources{AllowedRegistries: []string{"quay.io", "registry.example.com/team"}})},
-			check: func(t *testing.T, _ *mcfgv1.MachineConfig, conf, policy []byte) {
-				stock, err := registries.Generate([]byte(registries.DefaultRegistriesConf), registries.Inputs{})
-				require.NoError(t, err)
-				assert.Equal(t, string(stock), string(conf))
+			wantFiles: []string{PolicyJSONPath},
+			check: func(t *testing.T, _ *mcfgv1.MachineConfig, _, policy []byte) {
 				p := decodePolicy(t, policy)
 				assert.Equal(t, "reject", p.Default[0].Type)
 				assert.Equal(t, "insecureAcceptAnything", p.Transports["docker"]["quay.io"][0].Type)
 				assert.Contains(t, p.Transports["docker"], "registry.example.com/team")
 			}},
-		{name: "image insecureRegistries only: registries.conf changes, policy.json is stock",
+		{name: "image insecureRegistries only: registries.conf alone",
 			pool: "worker", in: registries.Inputs{Image: imageConfig(configv1.RegistrySources{InsecureRegistries: []string{"*.insecure.example"}})},
-			check: func(t *testing.T, _ *mcfgv1.MachineConfig, conf, policy []byte) {
-				assert.True(t, findRegistry(t, decodeRegistries(t, conf), "*.insecure.example").Insecure)
-				assert.Equal(t, registries.DefaultPolicyJSON, string(policy))
-			}},
-		{name: "image search registries differing from the stock list",
-			pool: "worker", in: registries.Inputs{Image: imageConfig(configv1.RegistrySources{ContainerRuntimeSearchRegistries: []string{"registry.example.com"}})},
 			check: func(t *testing.T, _ *mcfgv1.MachineConfig, conf, _ []byte) {
-				assert.Equal(t, []string{"registry.example.com"}, decodeRegistries(t, conf).UnqualifiedSearchRegistries)
+				assert.True(t, findRegistry(t, decodeRegistries(t, conf), "*.insecure.example").Insecure)
+			}},
+		{name: "image search registries only: the drop-in alone, neither registries.conf nor policy.json",
+			pool: "worker", in: registries.Inputs{Image: imageConfig(configv1.RegistrySources{ContainerRuntimeSearchRegistries: []string{"reg1.io", "reg2.io"}})},
+			wantFiles: []string{registries.SearchRegistriesDropInPath},
+			check: func(t *testing.T, mc *mcfgv1.MachineConfig, _, _ []byte) {
+				_, contents := files(t, mc)
+				assert.Equal(t, "unqualified-search-registries = [\"reg1.io\", \"reg2.io\"]\nshort-name-mode = \"\"\nadditional-layer-store-auth-helper = \"\"\n",
+					string(contents[registries.SearchRegistriesDropInPath]))
+			}},
+		{name: "search registries equal to the stock list still get their drop-in, as on OpenShift",
+			pool: "worker", in: registries.Inputs{Image: imageConfig(configv1.RegistrySources{
+				ContainerRuntimeSearchRegistries: []string{"registry.access.redhat.com", "docker.io"},
+			})},
+			wantFiles: []string{registries.SearchRegistriesDropInPath},
+			check: func(t *testing.T, mc *mcfgv1.MachineConfig, _, _ []byte) {
+				_, contents := files(t, mc)
+				assert.Equal(t, []string{"registry.access.redhat.com", "docker.io"}, decodeRegistries(t, contents[registries.SearchRegistriesDropInPath]).UnqualifiedSearchRegistries)
+			}},
+		{name: "search registries with mirrors, insecure and blocked registries: all three files, search only in the drop-in",
+			pool: "worker", in: registries.Inputs{
+				ICSPs: []operatorv1alpha1.ImageContentSourcePolicy{docs},
+				Image: imageConfig(configv1.RegistrySources{
+					ContainerRuntimeSearchRegistries: []string{"reg1.io"},
+					InsecureRegistries:               []string{"insecure.example"},
+					BlockedRegistries:                []string{"untrusted.example.com"},
+				}),
+			},
+			wantFiles: []string{RegistriesConfPath, PolicyJSONPath, registries.SearchRegistriesDropInPath},
+			check: func(t *testing.T, mc *mcfgv1.MachineConfig, conf, policy []byte) {
+				c := decodeRegistries(t, conf)
+				assert.Equal(t, []string{"registry.access.redhat.com", "docker.io"}, c.UnqualifiedSearchRegistries, "registries.conf keeps its own search list")
+				assert.True(t, findRegistry(t, c, "insecure.example").Insecure)
+				assert.Equal(t, "reject", decodePolicy(t, policy).Transports["docker"]["untrusted.example.com"][0].Type)
+				_, contents := files(t, mc)
+				assert.Equal(t, []string{"reg1.io"}, decodeRegistries(t, contents[registries.SearchRegistriesDropInPath]).UnqualifiedSearchRegistries)
+			}},
+		{name: "mirror sets whose mirrors only repeat the source still write registries.conf (as the reference does), unchanged",
+			pool: "worker", in: registries.Inputs{
+				ICSPs: []operatorv1alpha1.ImageContentSourcePolicy{icsp("self", "quay.io/org", "quay.io/org")},
+				ITMSs: []configv1.ImageTagMirrorSet{itms("self", "", "quay.io/other", "quay.io/other")},
+			},
+			check: func(t *testing.T, _ *mcfgv1.MachineConfig, conf, _ []byte) {
+				stock, err := registries.Generate([]byte(registries.DefaultRegistriesConf), registries.Inputs{})
+				require.NoError(t, err)
+				assert.Equal(t, string(stock), string(conf))
 			}},
 
 		{name: "nothing at all: nothing to configure", pool: "worker", in: registries.Inputs{}, wantNil: true},
 		{name: "image config without registry sources, release image set: nothing to configure", pool: "worker",
 			in: registries.Inputs{Image: imageConfig(configv1.RegistrySources{}), ReleaseImage: releaseImage}, wantNil: true},
-		{name: "mirror sets without entries or whose mirrors only repeat the source: nothing to configure", pool: "worker",
-			in: registries.Inputs{
-				ICSPs: []operatorv1alpha1.ImageContentSourcePolicy{icsp("self", "quay.io/org", "quay.io/org")},
-				IDMSs: []configv1.ImageDigestMirrorSet{{}},
-				ITMSs: []configv1.ImageTagMirrorSet{itms("self", "", "quay.io/other", "quay.io/other")},
-			}, wantNil: true},
-		{name: "search registries equal to the stock list: nothing to configure", pool: "worker",
-			in: registries.Inputs{Image: imageConfig(configv1.RegistrySources{
-				ContainerRuntimeSearchRegistries: []string{"registry.access.redhat.com", "docker.io"},
-			})}, wantNil: true},
 
 		{name: "invalid IDMS mirror (tag) is named with its field", pool: "worker",
 			in: registries.Inputs{
@@ -155,16 +184,20 @@ func TestDesired(t *testing.T) {
 				return
 			}
 			require.NotNil(t, mc)
-			checkCommon(t, tc.pool, mc)
+			want := tc.wantFiles
+			if len(want) == 0 {
+				want = []string{RegistriesConfPath}
+			}
+			checkCommon(t, tc.pool, mc, want)
 			_, contents := files(t, mc)
 			tc.check(t, mc, contents[RegistriesConfPath], contents[PolicyJSONPath])
 		})
 	}
 }
 
-// checkCommon checks what every generated config has: name, role, version, Ignition 3.5 with exactly the two
-// files, mode 0644, overwrite, data: URL contents, and that the render core accepts it.
-func checkCommon(t *testing.T, pool string, mc *mcfgv1.MachineConfig) {
+// checkCommon checks what every generated config has: name, role, version, Ignition 3.5 with exactly the
+// files want in that order, mode 0644, overwrite, data: URL contents, and that the render core accepts it.
+func checkCommon(t *testing.T, pool string, mc *mcfgv1.MachineConfig, want []string) {
 	t.Helper()
 	assert.Equal(t, GeneratedName(pool), mc.Name)
 	assert.Equal(t, "99-"+pool+"-generated-registries", mc.Name)
@@ -177,9 +210,15 @@ func checkCommon(t *testing.T, pool string, mc *mcfgv1.MachineConfig) {
 	}
 	require.NoError(t, json.Unmarshal(mc.Spec.Config.Raw, &probe))
 	assert.Equal(t, machineconfig.IgnitionVersion, probe.Ignition.Version, "written as Ignition 3.5, not converted")
+	cfg, err := machineconfig.ParseIgnition(mc.Spec.Config.Raw)
+	require.NoError(t, err)
+	var paths []string
+	for _, f := range cfg.Storage.Files {
+		paths = append(paths, f.Path)
+	}
+	assert.Equal(t, want, paths)
 	byPath, _ := files(t, mc)
-	require.Len(t, byPath, 2)
-	for _, p := range []string{RegistriesConfPath, PolicyJSONPath} {
+	for _, p := range want {
 		f, ok := byPath[p]
 		require.True(t, ok, "no file %s", p)
 		require.NotNil(t, f.Mode)

@@ -21,8 +21,10 @@ import (
 //     mirrors, with its path below the source appended to each mirror (and its NeverContactSource block), as
 //     registries.conf only uses the most specific entry;
 //   - insecure scopes make every nested entry and every nested mirror insecure; blocked scopes block every
-//     nested entry;
-//   - containerRuntimeSearchRegistries, when set, replace unqualified-search-registries.
+//     nested entry.
+//
+// containerRuntimeSearchRegistries are not written here: as in the reference, they go to their own drop-in
+// (SearchRegistriesConf), and unqualified-search-registries stay as base has them.
 //
 // in is validated first (see Validate); validation errors are returned as the error.
 func Generate(base []byte, in Inputs) ([]byte, error) {
@@ -37,9 +39,6 @@ func Generate(base []byte, in Inputs) ([]byte, error) {
 	sources := in.registrySources()
 	applyRegistryConfig(&conf, mergeMirrorSets(entries, digestMirrors), mergeMirrorSets(entries, tagMirrors),
 		sources.InsecureRegistries, sources.BlockedRegistries)
-	if len(sources.ContainerRuntimeSearchRegistries) > 0 {
-		conf.UnqualifiedSearchRegistries = slices.Clone(sources.ContainerRuntimeSearchRegistries)
-	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(conf); err != nil {
 		return nil, fmt.Errorf("encoding registries.conf: %w", err)

@@ -203,12 +203,11 @@ func TestGenerate(t *testing.T) {
 			},
 		},
 		{
-			name: "containerRuntimeSearchRegistries replace unqualified-search-registries",
+			name: "containerRuntimeSearchRegistries leave unqualified-search-registries alone (they have a drop-in)",
 			base: DefaultRegistriesConf,
 			in: Inputs{Image: image(configv1.RegistrySources{
 				ContainerRuntimeSearchRegistries: []string{"search.example", "quay.io"},
 			})},
-			wantSearch: []string{"search.example", "quay.io"},
 		},
 		{
 			name: "entries of the base are kept and edited in place",
