@@ -87,8 +87,14 @@ func FuzzGenerate(f *testing.F) {
 			t.Fatalf("no change is unsafe: %s %v", reason, err)
 		}
 		if in.Image != nil && len(in.Image.Spec.RegistrySources.ContainerRuntimeSearchRegistries) > 0 {
-			if !strings.Contains(string(out), "unqualified-search-registries") {
-				t.Fatalf("search registries not written:\n%s", out)
+			dropIn, err := SearchRegistriesConf(in)
+			if err != nil {
+				t.Fatalf("search registries drop-in: %v", err)
+			}
+			for _, r := range in.Image.Spec.RegistrySources.ContainerRuntimeSearchRegistries {
+				if !strings.Contains(string(dropIn), r) {
+					t.Fatalf("search registry %q not in the drop-in:\n%s", r, dropIn)
+				}
 			}
 		}
 	})
