@@ -5,8 +5,9 @@
 #   busybox-static   the userland of the test base OS image (testimages/)
 #   buildah          the buildah CLI and containers-common configuration (the project builds with the
 #                    buildah Go library; the CLI is there for people debugging a build by hand)
+#   ostree           libostree and its CLI: the simulated nodes' hosts are real OSTree sysroots (daemon/simhost)
 set -euo pipefail
-PKGS=(docker-registry busybox-static buildah)
+PKGS=(docker-registry busybox-static buildah ostree)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,7 +1,8 @@
 // Package testimages builds the tiny base "OS" images that tests and the embedded local default layer on.
 // No registry on the internet is reachable here, so the base is made locally: a merged-/usr busybox-static
 // rootfs shaped like an RHCOS image (os-release, the core user, systemd unit directories, bootc/ostree
-// labels) plus stand-ins for the tools layered Containerfiles call — `ostree container commit`, `dnf`,
+// labels, and what an OSTree deployment needs: os-release and a stub kernel with its initramfs under
+// /usr/lib/modules/<KernelVersion>/) plus stand-ins for the tools layered Containerfiles call — `ostree container commit`, `dnf`,
 // `rpm-ostree install`, `systemctl enable` — and a small local package set, so the docs' Containerfiles
 // (`dnf install -y cowsay && dnf clean all && ostree container commit`) build unchanged and offline.
 //

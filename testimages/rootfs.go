@@ -21,6 +21,9 @@ var rootfsFS embed.FS
 // BusyboxPath is where Debian's busybox-static package installs the static busybox binary.
 const BusyboxPath = "/bin/busybox"
 
+// KernelVersion is the version of the base image's stub kernel (/usr/lib/modules/<KernelVersion>/vmlinuz).
+const KernelVersion = "5.14.0-570.imagemode.el9_6.x86_64"
+
 // epoch is the modification time of every entry, so the same inputs give the same layer digest.
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -95,6 +98,15 @@ PRETTY_NAME="imagemode test OS %[1]s (RHCOS-shaped busybox image)"
 `, version))
 	add(entry{name: "usr/lib/os-release", typ: tar.TypeReg, mode: 0o644, data: osRelease})
 	add(entry{name: "etc/os-release", typ: tar.TypeSymlink, mode: 0o777, linkname: "../usr/lib/os-release"})
+	// What an OSTree deployment needs besides os-release: a kernel and its initramfs under
+	// /usr/lib/modules/<version>/ (stubs: nothing boots them; ostree copies them to /boot and names them in
+	// the boot loader entry).
+	kdir := "usr/lib/modules/" + KernelVersion
+	for _, d := range []string{"usr/lib/modules", kdir} {
+		add(entry{name: d, typ: tar.TypeDir, mode: 0o755})
+	}
+	add(entry{name: kdir + "/vmlinuz", typ: tar.TypeReg, mode: 0o755, data: []byte("imagemode stub kernel " + KernelVersion + "\n")})
+	add(entry{name: kdir + "/initramfs.img", typ: tar.TypeReg, mode: 0o644, data: []byte("imagemode stub initramfs " + KernelVersion + "\n")})
 
 	out := make([]entry, 0, len(m))
 	for _, e := range m {

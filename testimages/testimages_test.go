@@ -87,6 +87,12 @@ func TestRootfsContent(t *testing.T) {
 	assert.Equal(t, "usr/bin", files["bin"].Linkname, "merged /usr: /bin is a link")
 	assert.Contains(t, files, "usr/share/testrepo/cowsay/usr/bin/cowsay", "the docs' cowsay package must be installable")
 	assert.Equal(t, int64(0o1777), files["tmp"].Mode)
+	for _, p := range []string{"usr/lib/modules/" + KernelVersion + "/vmlinuz", "usr/lib/modules/" + KernelVersion + "/initramfs.img", "usr/lib/os-release"} {
+		h, ok := files[p]
+		if assert.True(t, ok, "%s missing: an OSTree deployment needs it", p) {
+			assert.Equal(t, byte(tar.TypeReg), h.Typeflag, p)
+		}
+	}
 	for name, h := range files {
 		assert.Equal(t, 0, h.Uid, "%s owned by root", name)
 		assert.True(t, h.ModTime.Equal(epoch), "%s has the fixed timestamp", name)
