@@ -21,4 +21,26 @@
 //
 // State is written atomically (temporary file, fsync, rename), and every operation reads it afresh under
 // the lock, so a process killed at any point leaves a consistent host that New opens again.
+//
+// # The OSTree backend
+//
+// With Options.Backend BackendOSTree the deployments are real: <dir>/sysroot is an OSTree sysroot made
+// with `ostree admin init-fs` and `os-init`, and every OS operation runs the ostree CLI (Debian's ostree
+// package). Rebase pulls the image as above, moves its /etc to /usr/etc and commits it into the sysroot's
+// repo (ref imagemode/image/sha256/<hex>, metadata ostree.manifest-digest and version); an image the repo
+// holds already (a rollback deployment's) is not pulled again. A change for the next boot — rebase,
+// kernel arguments, packages (the origin's [packages] and [overrides]) — is `ostree admin deploy --retain
+// --not-as-default --karg-none --karg-append=…` with an origin file marked staged: a real boot loader entry
+// exists at once, but the booted deployment stays the default. Boot finalizes it as ostree-finalize-staged
+// does at shutdown — the commit is deployed again as the default, /etc three-way merged by ostree from the
+// booted deployment's /etc as it is then, the booted deployment kept as the rollback — and then boots the
+// default boot loader entry, resolving its ostree= argument to a deployment as ostree-prepare-root does.
+// The host root is the booted deployment's directory; the stateroot's /var is moved into it (a real node
+// bind-mounts it). Status renders `rpm-ostree status --json` from `ostree admin status`, the boot loader
+// entries, the origin files and the commits' metadata, and parses it with daemon.ParseStatus.
+//
+//	<dir>/sysroot/ostree/repo                          the OSTree repo
+//	<dir>/sysroot/ostree/deploy/rhcos/deploy/<c>.<n>   deployments (the booted one is the host root)
+//	<dir>/sysroot/boot/loader/entries/ostree-*.conf    the boot loader entries
+//	<dir>/state.json                                   boot id, booted deployment, pending reboot, call log
 package simhost

@@ -33,13 +33,31 @@ type Options struct {
 	OnReboot func(reason string)
 	// Kargs are the kernel arguments of the first deployment (when nothing is booted yet).
 	Kargs []string
+	// Backend is how the host keeps its OS: BackendDirectory (the default) or BackendOSTree.
+	Backend Backend
 }
+
+// Backend is how a simulated host keeps its OS deployments.
+type Backend string
+
+const (
+	// BackendDirectory keeps deployments as unpacked trees and the project's own records (state.json):
+	// the booted one's /usr is swapped into <dir>/root, /etc merged by this package.
+	BackendDirectory Backend = "directory"
+	// BackendOSTree keeps them in a real OSTree sysroot at <dir>/sysroot, with the ostree CLI: images are
+	// committed into its repo, deployed with `ostree admin deploy` (boot loader entries with the kernel
+	// arguments, /etc by ostree's three-way merge, the previous deployment kept for rollback); the host
+	// root is the booted deployment.
+	BackendOSTree Backend = "ostree"
+)
 
 // Host is a simulated node host rooted in a directory. Every method reads the state afresh under the
 // directory's lock, so several Hosts (or processes) may use the same directory.
 type Host struct {
 	dir  string
 	opts Options
+	// sys is the OSTree sysroot on BackendOSTree, nil on BackendDirectory.
+	sys *sysroot
 }
 
 // New opens the host at dir, creating it when needed. Opening a host again gives back its state: the
@@ -51,6 +69,13 @@ func New(dir string, opts Options) (*Host, error) {
 		return nil, fmt.Errorf("opening host %s: %w", dir, err)
 	}
 	h := &Host{dir: abs, opts: opts}
+	switch opts.Backend {
+	case "", BackendDirectory:
+	case BackendOSTree:
+		h.sys = &sysroot{dir: h.path(sysrootDir), os: osName}
+	default:
+		return nil, fmt.Errorf("opening host %s: unknown backend %q (want %q or %q)", dir, opts.Backend, BackendDirectory, BackendOSTree)
+	}
 	for _, d := range []string{abs, h.path(contentDir), h.path(tmpDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("opening host %s: %w", dir, err)
@@ -78,6 +103,17 @@ func New(dir string, opts Options) (*Host, error) {
 			return nil, err
 		}
 	}
+	if h.sys != nil {
+		if err := h.sys.ensure(context.Background()); err != nil {
+			return nil, fmt.Errorf("opening host %s: %w", dir, err)
+		}
+		if s.OSTreeBooted != "" {
+			// A boot interrupted while moving /var finishes here.
+			if err := h.placeVar(s.OSTreeBooted); err != nil {
+				return nil, fmt.Errorf("opening host %s: %w", dir, err)
+			}
+		}
+	}
 	if s.Booted != nil {
 		if err := h.placeUsr(s.Booted.Content); err != nil {
 			return nil, fmt.Errorf("opening host %s: %w", dir, err)
@@ -95,16 +131,35 @@ func (h *Host) path(elem ...string) string { return filepath.Join(append([]strin
 func (h *Host) tree(name string) string { return h.path(contentDir, name, "rootfs") }
 
 // String names the host by its directory.
-func (h *Host) String() string { return "simulated host " + h.dir }
+func (h *Host) String() string {
+	if h.sys != nil {
+		return "simulated OSTree host " + h.dir
+	}
+	return "simulated host " + h.dir
+}
 
 // Dir returns the host's directory.
 func (h *Host) Dir() string { return h.dir }
 
-// Root returns the host's filesystem root.
-func (h *Host) Root() daemon.Root { return daemon.Root(h.path(rootDir)) }
+// Root returns the host's filesystem root. On BackendOSTree it is the booted deployment's directory (its
+// /var the stateroot's), before the first boot an installer's scratch root.
+func (h *Host) Root() daemon.Root {
+	if h.sys != nil {
+		if name := h.bootedName(); name != "" {
+			return daemon.Root(h.sys.deployment(name))
+		}
+		return daemon.Root(h.path(installDir))
+	}
+	return daemon.Root(h.path(rootDir))
+}
 
 // OS returns the host's rpm-ostree.
-func (h *Host) OS() daemon.OSUpdater { return &osUpdater{h} }
+func (h *Host) OS() daemon.OSUpdater {
+	if h.sys != nil {
+		return &ostreeUpdater{h}
+	}
+	return &osUpdater{h}
+}
 
 // Systemd returns the host's systemctl.
 func (h *Host) Systemd() daemon.Systemd { return &systemd{h} }
@@ -195,7 +250,11 @@ func (h *Host) Boot() error {
 	if err != nil {
 		return err
 	}
-	if s.Staged != nil {
+	if h.sys != nil {
+		if err := h.bootOSTree(context.Background(), s); err != nil {
+			return err
+		}
+	} else if s.Staged != nil {
 		next := s.Staged
 		var oldEtc string
 		if s.Booted != nil {
@@ -216,8 +275,10 @@ func (h *Host) Boot() error {
 		}
 		s.Booted, s.Staged = next, nil
 	}
-	if err := emptyDir(filepath.Join(h.path(rootDir), "run")); err != nil {
-		return fmt.Errorf("booting: clearing /run: %w", err)
+	if h.sys == nil {
+		if err := emptyDir(filepath.Join(h.path(rootDir), "run")); err != nil {
+			return fmt.Errorf("booting: clearing /run: %w", err)
+		}
 	}
 	if s.BootID, err = newBootID(); err != nil {
 		return err
@@ -233,8 +294,37 @@ func (h *Host) Boot() error {
 // and the registry CAs (named host..port, as in a ControllerConfig) under /etc/containers/certs.d in the
 // root, rebases to pullSpec and boots it. A host already booted into pullSpec with nothing staged only gets
 // the credentials and CAs written again.
+//
+// On BackendOSTree the credentials go to an installer's scratch root for the first pull, and into the
+// booted deployment once it is booted.
 func (h *Host) Provision(ctx context.Context, pullSpec string, authJSON []byte, cas map[string][]byte) error {
-	root := h.Root()
+	if err := writeCredentials(h.Root(), authJSON, cas); err != nil {
+		return err
+	}
+	st, err := h.OS().Status(ctx)
+	if err != nil && !errors.Is(err, daemon.ErrNoBootedDeployment) {
+		return err
+	}
+	if err == nil && st.BootedImage() == pullSpec && st.Staged == nil {
+		return nil
+	}
+	if err := h.OS().Rebase(ctx, pullSpec, KubeletAuthFile); err != nil {
+		return fmt.Errorf("provisioning: %w", err)
+	}
+	if err := h.Boot(); err != nil {
+		return err
+	}
+	if h.sys != nil {
+		if err := writeCredentials(h.Root(), authJSON, cas); err != nil {
+			return err
+		}
+		return os.RemoveAll(h.path(installDir))
+	}
+	return nil
+}
+
+// writeCredentials writes the pull secret and the registry CAs under root.
+func writeCredentials(root daemon.Root, authJSON []byte, cas map[string][]byte) error {
 	auth := root.HostPath(KubeletAuthFile)
 	if err := os.MkdirAll(filepath.Dir(auth), 0o755); err != nil {
 		return fmt.Errorf("provisioning: %w", err)
@@ -245,17 +335,7 @@ func (h *Host) Provision(ctx context.Context, pullSpec string, authJSON []byte, 
 	if err := registry.CertsDir(root.HostPath(CertsDir), cas); err != nil {
 		return fmt.Errorf("provisioning: %w", err)
 	}
-	s, err := h.read()
-	if err != nil {
-		return err
-	}
-	if s.Booted != nil && s.Booted.Image == pullSpec && s.Staged == nil {
-		return nil
-	}
-	if err := h.OS().Rebase(ctx, pullSpec, KubeletAuthFile); err != nil {
-		return fmt.Errorf("provisioning: %w", err)
-	}
-	return h.Boot()
+	return nil
 }
 
 // placeUsr makes the root's /usr the usr tree of content name, swapping by rename: the tree now at the

@@ -55,6 +55,11 @@ type state struct {
 	RebootReason  string `json:"rebootReason,omitempty"`
 	// Calls is the log of host commands run, argv-like.
 	Calls []string `json:"calls,omitempty"`
+	// OSTreeBooted is, on BackendOSTree, the deployment directory ("<checksum>.<serial>") the last boot
+	// booted: the one the default boot loader entry's ostree= argument led to.
+	OSTreeBooted string `json:"ostreeBooted,omitempty"`
+	// Pulls counts the images pulled from a registry.
+	Pulls int `json:"pulls,omitempty"`
 }
 
 // deployments returns the deployments in rpm-ostree's order: staged, booted, rollback.
@@ -99,6 +104,7 @@ const (
 	contentDir = "content"
 	tmpDir     = "tmp"
 	rootDir    = "root"
+	installDir = "install"
 	osName     = "rhcos"
 )
 
