@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -195,37 +194,19 @@ func (h *Host) locked(fn func(s *state) error) error {
 	return fn(s)
 }
 
+// Pulls returns how many images the host pulled from a registry.
+func (h *Host) Pulls() int {
+	s, err := h.read()
+	if err != nil {
+		return -1
+	}
+	return s.Pulls
+}
+
 // Sysroot returns the OSTree sysroot of a host on the OSTree backend ("" on the directory backend).
 func (h *Host) Sysroot() string {
 	if h.sys == nil {
 		return ""
 	}
 	return h.sys.dir
-}
-
-// BootEntries returns the sysroot's boot loader entries, the default first, as files relative to the
-// sysroot and their contents (nil on the directory backend).
-func (h *Host) BootEntries() (map[string]string, []string, error) {
-	if h.sys == nil {
-		return nil, nil, nil
-	}
-	entries, err := h.sys.bootEntries()
-	if err != nil {
-		return nil, nil, err
-	}
-	content, order := map[string]string{}, []string{}
-	for _, e := range entries {
-		f, err := os.Open(filepath.Join(h.sys.dir, e.File))
-		if err != nil {
-			return nil, nil, err
-		}
-		raw, err := io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			return nil, nil, err
-		}
-		content[e.File] = string(raw)
-		order = append(order, e.File)
-	}
-	return content, order, nil
 }

@@ -2,6 +2,7 @@ package simnode_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +62,23 @@ func testLayeredPool(t *testing.T, ctx context.Context, env *local.Env) {
 	if n.Annotations[wellknown.DesiredImageAnnotation] != image {
 		t.Errorf("desiredImage %q, want %q", n.Annotations[wellknown.DesiredImageAnnotation], image)
 	}
+	// On the sysroot: the layered deployment is booted and the default boot entry, the base one kept
+	// after it for rollback.
+	var baseCommit string
+	pulls := node.Host.Pulls()
+	if ostreeNode(t, node) {
+		entries := bootEntries(t, node)
+		if len(entries) != 2 || entries[0].Deployment != bootedDeployment(node) {
+			t.Fatalf("boot entries after the pivot: %+v (booted %s)", entries, bootedDeployment(node))
+		}
+		if o := originOf(t, node, entries[0].Deployment); !strings.Contains(o, "container-image-reference=ostree-unverified-registry:"+image+"\n") {
+			t.Errorf("origin of the booted deployment:\n%s", o)
+		}
+		if o := originOf(t, node, entries[1].Deployment); !strings.Contains(o, "container-image-reference=ostree-unverified-registry:"+env.BaseImage+"\n") {
+			t.Errorf("origin of the rollback deployment:\n%s", o)
+		}
+		baseCommit = checksumOf(entries[1].Deployment)
+	}
 
 	// Layer-only change: a new config of the pool, built into "the same" image (same digest): files only,
 	// with the disruption policy (None here), no reboot.
@@ -109,6 +127,19 @@ func testLayeredPool(t *testing.T, ctx context.Context, env *local.Env) {
 	}
 	if st.BootedImage() != env.BaseImage {
 		t.Errorf("booted %s after leaving the layered pool, want the base image %s", st.BootedImage(), env.BaseImage)
+	}
+	// The base image came back from the rollback deployment's commit: no pull, the same commit deployed
+	// again (with /etc merged), the layered deployment now the rollback.
+	if got := node.Host.Pulls(); got != pulls {
+		t.Errorf("%d pulls leaving the layered pool, want none (the rollback deployment has the base image)", got-pulls)
+	}
+	if ostreeNode(t, node) {
+		entries := bootEntries(t, node)
+		if len(entries) != 2 || entries[0].Deployment != bootedDeployment(node) || checksumOf(entries[0].Deployment) != baseCommit {
+			t.Errorf("boot entries after leaving the layered pool: %+v (booted %s, base commit %s)", entries, bootedDeployment(node), baseCommit)
+		} else if o := originOf(t, node, entries[1].Deployment); !strings.Contains(o, image) {
+			t.Errorf("rollback deployment after leaving the layered pool:\n%s", o)
+		}
 	}
 	for p, want := range map[string]string{
 		layeredFile:            "<absent>",

@@ -1,5 +1,5 @@
 // Package simnode runs simulated nodes: a Node object (kept Ready, since no kubelet exists here), a
-// directory-backed host (daemon/simhost) provisioned with the cluster's base OS image from the registry,
+// simulated host (daemon/simhost; by default on a real OSTree sysroot) provisioned with the cluster's base OS image from the registry,
 // and the node agent (daemon/agent) running in-process. A reboot the agent queues stops it, as a real reboot
 // kills the daemon; the node then boots its staged deployment and starts the agent again. Tests and the
 // embedded local default use it; the agent code is the same as the daemon binary's.
@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -53,6 +54,27 @@ type Options struct {
 	// Registry, when set, receives the node's mcd_* metrics (registered once, kept across the agent's
 	// restarts and reboots); give each node its own registry.
 	Registry prometheus.Registerer
+	// Backend is how the host keeps its OS (simhost.BackendOSTree, a real OSTree sysroot, or
+	// simhost.BackendDirectory); empty means $IMAGEMODE_NODE_BACKEND, else DefaultBackend.
+	Backend simhost.Backend
+}
+
+// DefaultBackend is the host backend of simulated nodes: real OSTree deployments.
+const DefaultBackend = simhost.BackendOSTree
+
+// BackendEnv names the environment variable that selects the backend of nodes whose Options leave it
+// empty ("ostree" or "directory").
+const BackendEnv = "IMAGEMODE_NODE_BACKEND"
+
+// backend returns the backend a node uses.
+func (o Options) backend() simhost.Backend {
+	if o.Backend != "" {
+		return o.Backend
+	}
+	if b := os.Getenv(BackendEnv); b != "" {
+		return simhost.Backend(b)
+	}
+	return DefaultBackend
 }
 
 // Node is a running simulated node.
@@ -88,7 +110,7 @@ func Start(ctx context.Context, cfg *rest.Config, c client.Client, opts Options)
 		}
 		n.metrics = m
 	}
-	host, err := simhost.New(filepath.Join(opts.Dir), simhost.Options{OnReboot: n.onReboot})
+	host, err := simhost.New(filepath.Join(opts.Dir), simhost.Options{OnReboot: n.onReboot, Backend: opts.backend()})
 	if err != nil {
 		return nil, err
 	}

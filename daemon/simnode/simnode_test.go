@@ -161,10 +161,15 @@ func TestNodeAgent(t *testing.T) {
 	var killBeforeReboot atomic.Bool
 	var atKill os.FileInfo
 	var node *simnode.Node
+	var entriesAtKill []sysrootEntry
+	var bootedAtKill string
 	wrap := func(h daemon.Host) daemon.Host {
 		return &faultyHost{Host: h, beforeReboot: func() error {
 			if killBeforeReboot.CompareAndSwap(true, false) {
 				atKill, _ = os.Stat(h.Root().HostPath(kargsFile))
+				if node.Host.Sysroot() != "" {
+					entriesAtKill, bootedAtKill = bootEntries(t, node), bootedDeployment(node)
+				}
 				node.RestartDaemon()
 				return errors.New("killed before the reboot")
 			}
@@ -237,8 +242,10 @@ func TestNodeAgent(t *testing.T) {
 	switch {
 	case atKill == nil || err != nil:
 		t.Errorf("%s not written before the reboot (%v)", kargsFile, err)
-	case !os.SameFile(atKill, after) || !atKill.ModTime().Equal(after.ModTime()):
-		t.Errorf("%s written again after the restart (inode or mtime changed: %v → %v)", kargsFile, atKill.ModTime(), after.ModTime())
+	case !atKill.ModTime().Equal(after.ModTime()):
+		// Not the inode: on an OSTree host the reboot's /etc merge copies the file into the new deployment
+		// (keeping its modification time).
+		t.Errorf("%s written again after the restart (mtime changed: %v → %v)", kargsFile, atKill.ModTime(), after.ModTime())
 	}
 	if got := readHostFile(t, node, kargsFile); got != "kargs\n" {
 		t.Errorf("%s = %q", kargsFile, got)
@@ -246,6 +253,20 @@ func TestNodeAgent(t *testing.T) {
 	kargs, err := node.Host.OS().KernelArgs(ctx)
 	if err != nil || !slices.Contains(kargs, "imagemode.test=1") {
 		t.Errorf("kernel args %v (%v), want imagemode.test=1", kargs, err)
+	}
+	if ostreeNode(t, node) {
+		// Killed between the deploy and the reboot, the sysroot could boot either deployment: the booted
+		// one (still the default entry) and the new one with the argument.
+		if len(entriesAtKill) != 2 || entriesAtKill[0].Deployment != bootedAtKill || hasKarg(entriesAtKill[0], "imagemode.test=1") ||
+			!hasKarg(entriesAtKill[1], "imagemode.test=1") || checksumOf(entriesAtKill[1].Deployment) != checksumOf(bootedAtKill) {
+			t.Errorf("boot entries when the daemon was killed: %+v (booted %s)", entriesAtKill, bootedAtKill)
+		}
+		// After the reboot: the new boot's entry has it, the previous deployment is kept for rollback without.
+		entries := bootEntries(t, node)
+		if len(entries) != 2 || entries[0].Deployment != bootedDeployment(node) || !hasKarg(entries[0], "imagemode.test=1") ||
+			entries[1].Deployment != bootedAtKill || hasKarg(entries[1], "imagemode.test=1") {
+			t.Errorf("boot entries after the kargs change: %+v (booted %s, before %s)", entries, bootedDeployment(node), bootedAtKill)
+		}
 	}
 
 	// An OS image change: the node pulls the new image from the registry with its pull secret and boots it.
@@ -272,9 +293,16 @@ func TestNodeAgent(t *testing.T) {
 	if got := readHostFile(t, node, "/usr/lib/os-release"); !strings.Contains(got, "9.6.20260101-1") {
 		t.Errorf("os-release after the OS change:\n%s", got)
 	}
-	// The config's files survive the OS switch.
+	// The config's files survive the OS switch (on OSTree, by ostree's /etc merge into the new deployment).
 	if got := readHostFile(t, node, "/etc/nmstate/openshift/demo.yml"); got != "hello\n" {
 		t.Errorf("demo.yml after the OS change = %q", got)
+	}
+	if ostreeNode(t, node) {
+		entries := bootEntries(t, node)
+		if len(entries) != 2 || entries[0].Deployment != bootedDeployment(node) || !hasKarg(entries[0], "imagemode.test=1") ||
+			!strings.Contains(originOf(t, node, entries[0].Deployment), newOS) {
+			t.Errorf("boot entries after the OS change: %+v (booted %s)", entries, bootedDeployment(node))
+		}
 	}
 }
 
