@@ -150,8 +150,11 @@ func (r *RpmOstree) Rebase(ctx context.Context, pullSpec, authFile string) error
 }
 
 // linkAuth makes OSTreeAuthPath a symlink to authFile, atomically.
-func (r *RpmOstree) linkAuth(authFile string) error {
-	root := r.Root
+func (r *RpmOstree) linkAuth(authFile string) error { return linkAuthFile(r.Root, authFile) }
+
+// linkAuthFile makes OSTreeAuthPath under root ("" is "/") a symlink to authFile, atomically: rpm-ostree
+// and bootc both pull with the credentials found there.
+func linkAuthFile(root Root, authFile string) error {
 	if root == "" {
 		root = "/"
 	}

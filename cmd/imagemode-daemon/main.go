@@ -52,8 +52,12 @@ func newCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			h, err := newHost(cmd.Context(), root)
+			if err != nil {
+				return err
+			}
 			a, err := agent.New(mgr.GetClient(), mgr.GetEventRecorder("machineconfigdaemon"), agent.Options{
-				NodeName: nodeName, Host: newHost(root), Metrics: m})
+				NodeName: nodeName, Host: h, Metrics: m})
 			if err != nil {
 				return err
 			}
@@ -78,9 +82,14 @@ type host struct {
 	sd   daemon.Systemd
 }
 
-func newHost(root string) *host {
+// newHost returns the host under root, with rpm-ostree or bootc as its image tool, whichever it has.
+func newHost(ctx context.Context, root string) (*host, error) {
 	runner := chrootRunner{root: root}
-	return &host{root: daemon.Root(root), os: &daemon.RpmOstree{Runner: runner, Root: daemon.Root(root)}, sd: &daemon.Systemctl{Runner: runner}}
+	osu, err := daemon.DetectOSUpdater(ctx, runner, daemon.Root(root))
+	if err != nil {
+		return nil, err
+	}
+	return &host{root: daemon.Root(root), os: osu, sd: &daemon.Systemctl{Runner: runner}}, nil
 }
 
 func (h *host) Root() daemon.Root       { return h.root }
