@@ -107,7 +107,21 @@ func New(dir string, opts Options) (*Host, error) {
 		if err := h.sys.ensure(context.Background()); err != nil {
 			return nil, fmt.Errorf("opening host %s: %w", dir, err)
 		}
-		if s.OSTreeBooted != "" {
+		switch {
+		case s.OSTreeBooting:
+			// A boot interrupted after it began: finished (the staged deployment finalized if it is not
+			// yet, the default entry booted), with a new boot id.
+			if err := h.bootOSTree(context.Background(), s); err != nil {
+				return nil, fmt.Errorf("opening host %s: finishing an interrupted boot: %w", dir, err)
+			}
+			if s.BootID, err = newBootID(); err != nil {
+				return nil, err
+			}
+			s.OSTreeBooting, s.RebootPending, s.RebootReason = false, false, ""
+			if err := saveState(abs, s); err != nil {
+				return nil, err
+			}
+		case s.OSTreeBooted != "":
 			// A boot interrupted while moving /var finishes here.
 			if err := h.placeVar(s.OSTreeBooted); err != nil {
 				return nil, fmt.Errorf("opening host %s: %w", dir, err)
@@ -251,9 +265,16 @@ func (h *Host) Boot() error {
 		return err
 	}
 	if h.sys != nil {
+		// Recorded first: a host opened again after a crash in the middle finishes the boot (New), as a
+		// machine that lost power while shutting down boots its default entry when it comes back.
+		s.OSTreeBooting = true
+		if err := saveState(h.dir, s); err != nil {
+			return err
+		}
 		if err := h.bootOSTree(context.Background(), s); err != nil {
 			return err
 		}
+		s.OSTreeBooting = false
 	} else if s.Staged != nil {
 		next := s.Staged
 		var oldEtc string

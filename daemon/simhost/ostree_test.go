@@ -2,6 +2,7 @@ package simhost
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,12 +175,26 @@ func TestOSTreeHostAgainstRegistry(t *testing.T) {
 	if got := readHostFile(t, h, "/usr/share/simhost-test"); got != "<absent>" {
 		t.Errorf("layered file visible before the reboot: %q", got)
 	}
+	// A crash between the deploy and the reboot: the host opened again has both deployments bootable
+	// (two boot entries, the booted one the default) and still the staged one.
+	h, err = New(dir, Options{Backend: BackendOSTree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	osu = h.OS()
+	if again, err := osu.Status(ctx); err != nil || again.Staged == nil || again.Staged.ID != st.Staged.ID || again.Booted.ID != st.Booted.ID {
+		t.Fatalf("after reopening between deploy and reboot: %+v %v", again, err)
+	}
+	if entries, err := h.sys.bootEntries(); err != nil || len(entries) != 2 || defaultDeployment(t, h) != baseDep {
+		t.Fatalf("boot entries between deploy and reboot: %+v %v", entries, err)
+	}
 	// Written after the deploy, as the daemon writes its on-disk record: the finalization merges it.
 	writeHostFile(t, h, "/etc/machine-config-daemon/currentconfig", "after-deploy\n")
 	if err := h.Boot(); err != nil {
 		t.Fatal(err)
 	}
 	booted := h.bootedName()
+	bootID, _ := h.BootID()
 	if booted == baseDep || defaultDeployment(t, h) != booted {
 		t.Fatalf("booted %s, default %s, base %s", booted, defaultDeployment(t, h), baseDep)
 	}
@@ -217,12 +232,23 @@ func TestOSTreeHostAgainstRegistry(t *testing.T) {
 		t.Fatalf("after boot: %+v", st.Deployments)
 	}
 
-	// Back to the base: the rollback deployment's commit is deployed again, no pull.
+	// Back to the base: the rollback deployment's commit is deployed again, no pull. The boot crashes
+	// right after the finalizing deploy; opening the host again finishes it.
 	if err := osu.Rebase(ctx, base, KubeletAuthFile); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Boot(); err != nil {
+	crashPoint = func(step string) error { return errors.New("crashed at " + step) }
+	err = h.Boot()
+	crashPoint = func(string) error { return nil }
+	if err == nil || !strings.Contains(err.Error(), "crashed at finalized") {
+		t.Fatalf("boot with a crash: %v", err)
+	}
+	if h, err = New(dir, Options{Backend: BackendOSTree}); err != nil {
 		t.Fatal(err)
+	}
+	osu = h.OS()
+	if id, _ := h.BootID(); id == bootID {
+		t.Error("the interrupted boot finished without a new boot id")
 	}
 	if got := h.pulls(t); got != pulls+1 {
 		t.Errorf("pulls: %d, want %d (the layered image only)", got, pulls+1)

@@ -25,12 +25,21 @@ func (h *Host) bootOSTree(ctx context.Context, s *state) error {
 	if err != nil {
 		return fmt.Errorf("booting: %w", err)
 	}
-	if v.staged != nil {
+	// Finalized already when the default entry is neither the booted deployment nor a staged one: a boot
+	// interrupted after the finalizing deploy only has the staged leftover to remove. (ostree's own
+	// cleanup drops the staged deployment in the finalizing deploy unless it is the merge deployment, as
+	// on the first boot.)
+	if v.staged != nil && (v.all[0].Name == s.OSTreeBooted || v.all[0].staged()) {
 		origin := v.staged.Origin.clone()
 		origin.set(stagedGroup, stagedKey, "")
 		if err := h.deploy(ctx, v.staged.Checksum, origin, v.staged.userKargs()); err != nil {
 			return fmt.Errorf("booting: finalizing the staged deployment %s: %w", v.staged.Name, err)
 		}
+		if err := crashPoint("finalized"); err != nil {
+			return err
+		}
+	}
+	if v.staged != nil {
 		if err := h.undeploy(ctx, (*ostreeDeployment).staged); err != nil {
 			return fmt.Errorf("booting: %w", err)
 		}
@@ -59,6 +68,9 @@ func (h *Host) bootOSTree(ctx context.Context, s *state) error {
 	s.OSTreeBooted = name
 	return h.pruneImageRefs(ctx)
 }
+
+// crashPoint lets a test stop a boot at a named step, as a crash would (nil outside tests).
+var crashPoint = func(step string) error { return nil }
 
 // placeVar moves the stateroot's /var (the directory holding liveVarMarker: in a deployment, or in the
 // stateroot when nothing is booted) into deployment name. What the deployment's commit has under /var is

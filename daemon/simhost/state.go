@@ -58,6 +58,8 @@ type state struct {
 	// OSTreeBooted is, on BackendOSTree, the deployment directory ("<checksum>.<serial>") the last boot
 	// booted: the one the default boot loader entry's ostree= argument led to.
 	OSTreeBooted string `json:"ostreeBooted,omitempty"`
+	// OSTreeBooting is set while a Boot runs on BackendOSTree.
+	OSTreeBooting bool `json:"ostreeBooting,omitempty"`
 	// Pulls counts the images pulled from a registry.
 	Pulls int `json:"pulls,omitempty"`
 }
