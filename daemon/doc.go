@@ -18,10 +18,10 @@
 // Implemented: the planner (Diff, ConfigFile, Actions, NeedsDrain, kernel argument splitting and KargsArgs,
 // ParseStatus and ParseImageReference, CheckPaths); Root (WriteFile, WriteFrom, WriteSymlink, Delete,
 // RemoveFile, Resolve, reads); the executor's interfaces (CommandRunner, OSUpdater, Systemd, Host) and their
-// real implementations over commands (ExecRunner, RpmOstree, Systemctl); ApplyConfig, which writes a config's
+// real implementations over commands (ExecRunner, RpmOstree, BootcOS — DetectOSUpdater picks one —, Systemctl); ApplyConfig, which writes a config's
 // files (one fsync per file, each directory synced once per config), units and core user, removes stale ones
 // and rolls back to the previous config on failure; ValidateOnDisk, which reports the first difference from
 // a config as a *DriftError; and the config DriftMonitor (inotify). The state machine is package
-// daemon/agent, the directory-backed host daemon/simhost, and simulated nodes running the agent
+// daemon/agent, the simulated host (a real OSTree sysroot, or directory-backed) daemon/simhost, and simulated nodes running the agent
 // daemon/simnode.
 package daemon

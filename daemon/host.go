@@ -4,9 +4,10 @@ import (
 	"context"
 )
 
-// The executor's narrow interfaces to the host. A real node implements them by running rpm-ostree and
-// systemctl (RpmOstree, Systemctl over an ExecRunner); tests and the embedded default use a directory-backed
-// host (package daemon/simhost) whose OS image is really pulled from a registry and unpacked.
+// The executor's narrow interfaces to the host. A real node implements them by running rpm-ostree or bootc
+// and systemctl (RpmOstree or BootcOS, Systemctl over an ExecRunner); tests and the embedded default use a
+// simulated host (package daemon/simhost) whose OS image is really pulled from a registry and, by default,
+// committed and deployed into a real OSTree sysroot.
 
 // CommandRunner runs a host command and returns its standard output. An error carries the command line,
 // exit status and standard error.

@@ -21,7 +21,7 @@ type NodeSpec struct {
 // DefaultNodes are the embedded default's three simulated nodes.
 var DefaultNodes = []NodeSpec{{"master-0", "master"}, {"worker-0", "worker"}, {"worker-1", "worker"}}
 
-// StartNodes starts simulated nodes: each a Node object, a directory-backed host under the state directory
+// StartNodes starts simulated nodes: each a Node object, a host on a real OSTree sysroot under the state directory
 // provisioned with the base OS image from the registry (with the cluster's pull secret and registry CA),
 // and the node agent (the daemon) in this process.
 func (e *Env) StartNodes(ctx context.Context, specs []NodeSpec, logger logr.Logger) error {
