@@ -268,13 +268,54 @@ func TestOSTreeHostAgainstRegistry(t *testing.T) {
 		t.Errorf("/etc/passwd after the revert: %q", got)
 	}
 
+	// Dropping the rollback (the layered deployment), then a plain reboot: its boot entry and directory
+	// go, and its image's ref and commit leave the repo.
+	layeredDep := ""
+	for _, n := range deploymentNames(t, h) {
+		if n != h.bootedName() {
+			layeredDep = n
+		}
+	}
+	if err := osu.CleanupRollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := deploymentNames(t, h); len(got) != 1 || got[0] != h.bootedName() {
+		t.Errorf("deployments after cleanup -r: %v", got)
+	}
+	if entries, err := h.sys.bootEntries(); err != nil || len(entries) != 1 {
+		t.Errorf("boot entries after cleanup -r: %+v %v", entries, err)
+	}
+	bootedBefore := h.bootedName()
+	if err := h.Boot(); err != nil {
+		t.Fatal(err)
+	}
+	if h.bootedName() != bootedBefore {
+		t.Errorf("a plain reboot booted %s, want %s", h.bootedName(), bootedBefore)
+	}
+	refs, err := runOSTree(ctx, "refs", h.sys.repoFlag(), "--list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imageRefs []string
+	for _, r := range strings.Fields(string(refs)) {
+		if strings.HasPrefix(r, imageRefPrefix) { // not ostree's own ostree/<bootversion>/… deployment refs
+			imageRefs = append(imageRefs, r)
+		}
+	}
+	if len(imageRefs) != 1 || !strings.HasSuffix(base, strings.ReplaceAll(strings.TrimPrefix(imageRefs[0], imageRefPrefix), "/", ":")) {
+		t.Errorf("image refs after the layered deployment went: %q (base %s)", imageRefs, base)
+	}
+	if _, err := runOSTree(ctx, "show", h.sys.repoFlag(), checksumOfName(layeredDep)); err == nil {
+		t.Errorf("the layered commit of %s is still in the repo", layeredDep)
+	}
+
 	// Reopened from its directory, the host reports the same.
 	again, err := New(dir, Options{Backend: BackendOSTree})
 	if err != nil {
 		t.Fatal(err)
 	}
 	after, err := again.OS().Status(ctx)
-	if err != nil || after.BootedImage() != base || len(after.Deployments) != 2 {
+	if err != nil || after.BootedImage() != base || len(after.Deployments) != 1 {
 		t.Errorf("status after reopening: %+v %v", after, err)
 	}
 }
@@ -286,4 +327,9 @@ func (h *Host) pulls(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return s.Pulls
+}
+
+func checksumOfName(deployment string) string {
+	c, _, _ := strings.Cut(deployment, ".")
+	return c
 }
