@@ -37,7 +37,10 @@
 // default boot loader entry, resolving its ostree= argument to a deployment as ostree-prepare-root does.
 // The host root is the booted deployment's directory; the stateroot's /var is moved into it (a real node
 // bind-mounts it). Status renders `rpm-ostree status --json` from `ostree admin status`, the boot loader
-// entries, the origin files and the commits' metadata, and parses it with daemon.ParseStatus.
+// entries, the origin files and the commits' metadata, and parses it with daemon.ParseStatus. With
+// Options.Tool ToolBootc the host is a bootc host instead: Status renders `bootc status --format=json` (a
+// BootcHost) from the same files and parses it with daemon.ParseBootcStatus, and kernel argument and
+// package changes are refused as daemon.BootcOS refuses them.
 //
 //	<dir>/sysroot/ostree/repo                          the OSTree repo
 //	<dir>/sysroot/ostree/deploy/rhcos/deploy/<c>.<n>   deployments (the booted one is the host root)

@@ -35,7 +35,18 @@ type Options struct {
 	Kargs []string
 	// Backend is how the host keeps its OS: BackendDirectory (the default) or BackendOSTree.
 	Backend Backend
+	// Tool is the image tool the host has, on BackendOSTree: ToolRPMOSTree (the default) or ToolBootc,
+	// whose `bootc status --format=json` the host renders and daemon.ParseBootcStatus reads.
+	Tool Tool
 }
+
+// Tool is the image tool of a simulated OSTree host.
+type Tool string
+
+const (
+	ToolRPMOSTree Tool = "rpm-ostree"
+	ToolBootc     Tool = "bootc"
+)
 
 // Backend is how a simulated host keeps its OS deployments.
 type Backend string
@@ -73,6 +84,9 @@ func New(dir string, opts Options) (*Host, error) {
 	case "", BackendDirectory:
 	case BackendOSTree:
 		h.sys = &sysroot{dir: h.path(sysrootDir), os: osName}
+		if opts.Tool != "" && opts.Tool != ToolRPMOSTree && opts.Tool != ToolBootc {
+			return nil, fmt.Errorf("opening host %s: unknown tool %q (want %q or %q)", dir, opts.Tool, ToolRPMOSTree, ToolBootc)
+		}
 	default:
 		return nil, fmt.Errorf("opening host %s: unknown backend %q (want %q or %q)", dir, opts.Backend, BackendDirectory, BackendOSTree)
 	}
@@ -170,6 +184,9 @@ func (h *Host) Root() daemon.Root {
 // OS returns the host's rpm-ostree.
 func (h *Host) OS() daemon.OSUpdater {
 	if h.sys != nil {
+		if h.opts.Tool == ToolBootc {
+			return &bootcUpdater{ostreeUpdater{h}}
+		}
 		return &ostreeUpdater{h}
 	}
 	return &osUpdater{h}

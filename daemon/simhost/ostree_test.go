@@ -2,6 +2,7 @@ package simhost
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/registry/localregistry"
 	"github.com/imagemode/imagemode/testimages"
 )
@@ -332,4 +334,69 @@ func (h *Host) pulls(t *testing.T) int {
 func checksumOfName(deployment string) string {
 	c, _, _ := strings.Cut(deployment, ".")
 	return c
+}
+
+// TestOSTreeHostBootc runs the OSTree backend as a bootc host: its `bootc status --format=json`, rendered
+// from the real sysroot, is parsed by the daemon's bootc parser through provisioning, a switch to a
+// layered image and the reboot; kernel argument changes are refused as bootc does.
+func TestOSTreeHostBootc(t *testing.T) {
+	requireOSTree(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	reg := localregistry.StartForTest(t)
+	base, err := testimages.Push(ctx, reg.SystemContext(), testimages.Options{}, reg.Ref("testimages/base", ":latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layered := buildLayered(ctx, t, reg, base)
+	ca, err := os.ReadFile(filepath.Join(reg.CertDir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(t.TempDir(), Options{Backend: BackendOSTree, Tool: ToolBootc, Kargs: []string{"rw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Provision(ctx, base, reg.DockerConfigJSON(), map[string][]byte{strings.ReplaceAll(reg.Host, ":", ".."): ca}); err != nil {
+		t.Fatal(err)
+	}
+	osu := h.OS()
+	if err := osu.Rebase(ctx, layered, KubeletAuthFile); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := h.BootcStatusJSON(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil || doc["apiVersion"] != "org.containers.bootc/v1" || doc["kind"] != "BootcHost" {
+		t.Fatalf("bootc status: %s (%v)", raw, err)
+	}
+	st, err := osu.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Staged == nil || st.Staged.Image() != layered || st.BootedImage() != base || st.Booted.Version != testimages.DefaultVersion ||
+		!strings.HasSuffix(base, st.BootedImageDigest()) || st.Booted.ID != osName+"-"+h.bootedName() {
+		t.Fatalf("bootc status after the switch: %+v\n%s", st.Deployments, raw)
+	}
+	if err := osu.Kargs(ctx, []string{"--append=x=1"}); !errors.Is(err, daemon.ErrUnsupportedByBootc) {
+		t.Errorf("kargs on a bootc host: %v", err)
+	}
+	if err := h.Boot(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = osu.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BootedImage() != layered || st.Staged != nil || len(st.Deployments) != 2 || st.Deployments[1].Image() != base {
+		t.Fatalf("bootc status after the reboot: %+v", st.Deployments)
+	}
+	if got := readHostFile(t, h, "/usr/share/simhost-test"); got != "hi\n" {
+		t.Errorf("layered file after the reboot: %q", got)
+	}
+	if calls := h.Calls(); !slices.Contains(calls, "bootc switch --transport registry "+layered) {
+		t.Errorf("calls %q lack the bootc switch", calls)
+	}
 }

@@ -22,6 +22,27 @@ import (
 // the directory backend.
 type ostreeUpdater struct{ h *Host }
 
+// cleanupCall is the command logged for removing the staged (-p) or rollback (-r) deployment: rpm-ostree's,
+// or on a bootc host the ostree command daemon.BootcOS runs.
+func (h *Host) cleanupCall(flag string) string {
+	if h.opts.Tool == ToolBootc {
+		if flag == "-p" {
+			return "ostree admin undeploy <staged>"
+		}
+		return "ostree admin undeploy <rollback>"
+	}
+	return "rpm-ostree cleanup " + flag
+}
+
+// rebaseCall is the host command a rebase to pullSpec stands for: rpm-ostree's, or bootc's on a host
+// with Options.Tool ToolBootc.
+func (h *Host) rebaseCall(pullSpec string) string {
+	if h.opts.Tool == ToolBootc {
+		return "bootc switch --transport registry " + pullSpec
+	}
+	return "rpm-ostree rebase --experimental " + imageReference(pullSpec)
+}
+
 // view is the sysroot's deployments with the booted, staged and rollback ones picked out.
 type view struct {
 	all      []ostreeDeployment
@@ -158,7 +179,7 @@ func (o *ostreeUpdater) Rebase(ctx context.Context, pullSpec, authFile string) e
 	}
 	imgRef := imageReference(pullSpec)
 	return o.h.update(func(s *state) error {
-		s.Calls = append(s.Calls, "rpm-ostree rebase --experimental "+imgRef)
+		s.Calls = append(s.Calls, o.h.rebaseCall(pullSpec))
 		v, err := o.h.view(ctx, s)
 		if err != nil {
 			return fmt.Errorf("rpm-ostree rebase: %w", err)
@@ -369,7 +390,7 @@ func (o *ostreeUpdater) KernelArgs(ctx context.Context) ([]string, error) {
 // CleanupPending removes the staged deployment(s); none is not an error.
 func (o *ostreeUpdater) CleanupPending(ctx context.Context) error {
 	return o.h.update(func(s *state) error {
-		s.Calls = append(s.Calls, "rpm-ostree cleanup -p")
+		s.Calls = append(s.Calls, o.h.cleanupCall("-p"))
 		return o.h.undeploy(ctx, (*ostreeDeployment).staged)
 	})
 }
@@ -377,7 +398,7 @@ func (o *ostreeUpdater) CleanupPending(ctx context.Context) error {
 // CleanupRollback removes the deployments neither booted nor staged.
 func (o *ostreeUpdater) CleanupRollback(ctx context.Context) error {
 	return o.h.update(func(s *state) error {
-		s.Calls = append(s.Calls, "rpm-ostree cleanup -r")
+		s.Calls = append(s.Calls, o.h.cleanupCall("-r"))
 		return o.h.undeploy(ctx, func(d *ostreeDeployment) bool { return !d.staged() })
 	})
 }
