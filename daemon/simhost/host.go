@@ -142,7 +142,7 @@ func New(dir string, opts Options) (*Host, error) {
 			}
 		}
 	}
-	if s.Booted != nil {
+	if s.Booted != nil && h.sys == nil {
 		if err := h.placeUsr(s.Booted.Content); err != nil {
 			return nil, fmt.Errorf("opening host %s: %w", dir, err)
 		}
