@@ -8,6 +8,11 @@
 #   ostree           libostree and its CLI: the simulated nodes' hosts are real OSTree sysroots (daemon/simhost)
 set -euo pipefail
 PKGS=(docker-registry busybox-static buildah ostree)
+# Every simulated node's daemon holds an inotify instance (the drift monitor), and the test packages run at
+# once: the kernel's default of 128 instances per user can run out. Raise it where we may (root), else go on.
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 1024)" -lt 1024 ] && [ "$(id -u)" -eq 0 ]; then
+  sysctl -q -w fs.inotify.max_user_instances=1024 >/dev/null 2>&1 || true
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
