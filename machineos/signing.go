@@ -1,0 +1,136 @@
+package machineos
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
+	"github.com/imagemode/imagemode/registry"
+	"github.com/imagemode/imagemode/registry/signing"
+)
+
+// Signing builds. A MachineOSConfig turns signing on with SigningKeySecretAnnotation, naming a Secret of the
+// build namespace in cosign's layout (cosign.key, cosign.password; `cosign generate-key-pair
+// k8s://openshift-machine-config-operator/<name>` writes one). Each build copies the annotation when it is
+// created; once its pod has pushed the image, the build service — not the build pod: the key never enters
+// the pod, its env or its volumes, and the user's Containerfile never runs next to it — signs the pushed
+// digest with a sigstore signature stored in the registry as a sigstore attachment, and only then is the
+// build Succeeded and its image published in the MachineOSConfig's status.currentImagePullSpec. A key that
+// is missing, malformed or of the wrong kind fails the build (before it starts when possible) with the
+// Signed condition naming the Secret and the reason.
+const (
+	// SigningKeySecretAnnotation on a MachineOSConfig (and on each of its builds) names the signing key
+	// Secret.
+	SigningKeySecretAnnotation = "imagemode.io/signing-key-secret"
+	// SignatureKeyAnnotation on a signed MachineOSBuild is the fingerprint (SHA256:<hex> of the public
+	// key's DER) of the key its image is signed with.
+	SignatureKeyAnnotation = "imagemode.io/signature-key"
+	// ConditionSigned is the MachineOSBuild condition of a build that signs: True once the signature is
+	// stored, False with a Signing* reason when the key cannot be used.
+	ConditionSigned = "Signed"
+	// ReasonSigned is the reason of a True Signed condition.
+	ReasonSigned = "Signed"
+)
+
+// ImageSigner signs a pushed image in its registry.
+type ImageSigner interface {
+	// SignImage signs pullspec (repo@sha256:…) with key, using the registry credentials of pushSecret.
+	SignImage(ctx context.Context, pushSecret, pullspec string, key *signing.PrivateKey) (signing.SignResult, error)
+}
+
+// SignImage signs pullspec with the push secret's credentials and the cluster's registry CAs.
+func (c *RegistryChecker) SignImage(ctx context.Context, pushSecret, pullspec string, key *signing.PrivateKey) (signing.SignResult, error) {
+	sys, cleanup, err := registry.NewClusterSystemContext(ctx, c.Reader, registry.ClusterAuth{Namespace: c.Namespace,
+		SecretName: pushSecret, ControllerConfigName: c.ControllerConfigName})
+	if err != nil {
+		return signing.SignResult{}, err
+	}
+	defer cleanup()
+	return signing.Sign(ctx, sys, pullspec, key)
+}
+
+// signingSecret is the signing key Secret a build names, "" when it is not signed.
+func signingSecret(mosb *mcfgv1.MachineOSBuild) string { return mosb.Annotations[SigningKeySecretAnnotation] }
+
+// signingKey reads and checks the build's signing key. A Secret that is missing or holds no usable key is a
+// *signing.KeyError naming it; other errors are the API server's.
+func (r *BuildReconciler) signingKey(ctx context.Context, mosb *mcfgv1.MachineOSBuild) (*signing.PrivateKey, error) {
+	name := signingSecret(mosb)
+	s, wait, err := r.secret(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if wait != "" {
+		return nil, &signing.KeyError{Secret: r.Jobs.Namespace + "/" + name, Reason: signing.ReasonKeyMissing, Detail: "the secret does not exist"}
+	}
+	return signing.KeyFromSecret(s)
+}
+
+// signedCondition is the Signed condition for a key error (nil: signed with fingerprint).
+func signedCondition(keyErr *signing.KeyError, fingerprint, secret string, generation int64) metav1.Condition {
+	if keyErr != nil {
+		return metav1.Condition{Type: ConditionSigned, Status: metav1.ConditionFalse, Reason: keyErr.Reason, Message: keyErr.Error(), ObservedGeneration: generation}
+	}
+	return metav1.Condition{Type: ConditionSigned, Status: metav1.ConditionTrue, Reason: ReasonSigned, ObservedGeneration: generation,
+		Message: fmt.Sprintf("Image signed with key %s (secret %s); the signature is stored as a sigstore attachment", fingerprint, secret)}
+}
+
+// failSigning fails a build whose key cannot be used: an event and the Signed condition say why, naming the
+// Secret; digested (the pushed image, "" before the build ran) is recorded so the registry GC deletes it
+// with the build.
+func (r *BuildReconciler) failSigning(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job, keyErr *signing.KeyError, digested string) (ctrl.Result, error) {
+	r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildFailed, "Build", "%v", keyErr)
+	return ctrl.Result{}, r.setStateWithJob(ctx, mosb, osbuild.StateFailed, job, func(s *mcfgv1.MachineOSBuildStatus) {
+		if s.BuildStart == nil {
+			s.BuildStart = ptrTime(mosb.CreationTimestamp)
+		}
+		if digested != "" {
+			s.DigestedImagePushSpec = mcfgv1.ImageDigestFormat(digested)
+		}
+		apimeta.SetStatusCondition(&s.Conditions, signedCondition(keyErr, "", "", mosb.Generation))
+	})
+}
+
+// sign signs a build's pushed image (step.Digested) before the build may be Succeeded. It returns
+// done=false with the result to return when the build cannot go on now: a key error fails it, a registry
+// error is retried (the build stays Building and its image unpublished). On success the key's fingerprint is
+// recorded on the build and cond is its Signed condition.
+func (r *BuildReconciler) sign(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job, digested string) (cond *metav1.Condition, res ctrl.Result, done bool, err error) {
+	key, err := r.signingKey(ctx, mosb)
+	if keyErr, ok := signing.IsKeyError(err); ok {
+		res, err := r.failSigning(ctx, mosb, job, keyErr, digested)
+		return nil, res, false, err
+	} else if err != nil {
+		return nil, ctrl.Result{}, false, err
+	}
+	start := time.Now()
+	out, err := r.Signer.SignImage(ctx, mosb.Annotations[wellknown.RenderedImagePushSecretAnnotation], digested, key)
+	if keyErr, ok := signing.IsKeyError(err); ok {
+		res, err := r.failSigning(ctx, mosb, job, keyErr, digested)
+		return nil, res, false, err
+	} else if err != nil {
+		return nil, ctrl.Result{}, false, fmt.Errorf("signing %s of machineosbuild %s: %w", digested, mosb.Name, err)
+	}
+	log.FromContext(ctx).Info("signed image", "machineosbuild", mosb.Name, "image", digested, "key", key.Fingerprint,
+		"alreadySigned", out.AlreadySigned, "seconds", time.Since(start).Seconds())
+	if mosb.Annotations[SignatureKeyAnnotation] != key.Fingerprint {
+		before := mosb.DeepCopy()
+		metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, SignatureKeyAnnotation, key.Fingerprint)
+		if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
+			return nil, ctrl.Result{}, false, fmt.Errorf("recording the signature key on machineosbuild %s: %w", mosb.Name, err)
+		}
+	}
+	c := signedCondition(nil, key.Fingerprint, r.Jobs.Namespace+"/"+signingSecret(mosb), mosb.Generation)
+	return &c, ctrl.Result{}, true, nil
+}
