@@ -61,7 +61,9 @@ func (c *RegistryChecker) SignImage(ctx context.Context, pushSecret, pullspec st
 }
 
 // signingSecret is the signing key Secret a build names, "" when it is not signed.
-func signingSecret(mosb *mcfgv1.MachineOSBuild) string { return mosb.Annotations[SigningKeySecretAnnotation] }
+func signingSecret(mosb *mcfgv1.MachineOSBuild) string {
+	return mosb.Annotations[SigningKeySecretAnnotation]
+}
 
 // signingKey reads and checks the build's signing key. A Secret that is missing or holds no usable key is a
 // *signing.KeyError naming it; other errors are the API server's.
