@@ -32,13 +32,11 @@ import (
 const (
 	// SigningKeySecretAnnotation on a MachineOSConfig (and on each of its builds) names the signing key
 	// Secret.
-	SigningKeySecretAnnotation = "imagemode.io/signing-key-secret"
-	// SignatureKeyAnnotation on a signed MachineOSBuild is the fingerprint (SHA256:<hex> of the public
-	// key's DER) of the key its image is signed with.
-	SignatureKeyAnnotation = "imagemode.io/signature-key"
-	// ConditionSigned is the MachineOSBuild condition of a build that signs: True once the signature is
-	// stored, False with a Signing* reason when the key cannot be used.
-	ConditionSigned = "Signed"
+	SigningKeySecretAnnotation = osbuild.SigningKeySecretAnnotation
+	// SignatureKeyAnnotation on a signed MachineOSBuild is its key's fingerprint.
+	SignatureKeyAnnotation = osbuild.SignatureKeyAnnotation
+	// ConditionSigned is the MachineOSBuild condition of a build that signs.
+	ConditionSigned = osbuild.ConditionSigned
 	// ReasonSigned is the reason of a True Signed condition.
 	ReasonSigned = "Signed"
 )

@@ -44,6 +44,19 @@ const (
 	BuildLogOffsetAnnotation = "imagemode.io/build-log-offset"
 )
 
+// Signed builds (see machineos/signing.go).
+const (
+	// SigningKeySecretAnnotation on a MachineOSConfig, and on each build it makes, names the signing key
+	// Secret of the build namespace (cosign.key, cosign.password).
+	SigningKeySecretAnnotation = "imagemode.io/signing-key-secret"
+	// SignatureKeyAnnotation on a signed build is the fingerprint (SHA256:<hex> of the public key's DER) of
+	// the key its image is signed with.
+	SignatureKeyAnnotation = "imagemode.io/signature-key"
+	// ConditionSigned is the condition of a build that signs: True once the signature is stored, False
+	// (reason SigningKey*) when the key cannot be used.
+	ConditionSigned = "Signed"
+)
+
 // BuildLogMaxBytes bounds the log kept in the build-log ConfigMap (its last bytes are kept).
 const BuildLogMaxBytes = 512 << 10
 
