@@ -6,12 +6,17 @@ import (
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"go.podman.io/image/v5/docker/reference"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
@@ -131,6 +136,58 @@ func (r *BuildReconciler) sign(ctx context.Context, mosb *mcfgv1.MachineOSBuild,
 			return nil, ctrl.Result{}, false, fmt.Errorf("recording the signature key on machineosbuild %s: %w", mosb.Name, err)
 		}
 	}
+	if err := r.publishKey(ctx, mosb, digested, key.PublicKeyPEM); err != nil {
+		return nil, ctrl.Result{}, false, err
+	}
 	c := signedCondition(nil, key.Fingerprint, r.Jobs.Namespace+"/"+signingSecret(mosb), mosb.Generation)
 	return &c, ctrl.Result{}, true, nil
+}
+
+// publishKey makes nodes require the key for the image's repository before the image is published: the
+// MachineOSConfig's trusted keys ConfigMap (owned by it) accepts the key, and the one trusted before it
+// while a rotation lasts.
+func (r *BuildReconciler) publishKey(ctx context.Context, mosb *mcfgv1.MachineOSBuild, digested string, pub []byte) error {
+	named, err := reference.ParseNormalizedNamed(digested)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", digested, err)
+	}
+	repo := named.Name()
+	mosc := &mcfgv1.MachineOSConfig{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: mosb.Spec.MachineOSConfig.Name}, mosc); err != nil {
+		return fmt.Errorf("reading machineosconfig %s: %w", mosb.Spec.MachineOSConfig.Name, err)
+	}
+	name := signing.TrustedKeysName(mosc.Name)
+	cur := &corev1.ConfigMap{}
+	err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.Jobs.Namespace, Name: name}, cur)
+	switch {
+	case apierrors.IsNotFound(err):
+		cm := signing.TrustedKeysConfigMap(r.Jobs.Namespace, name, repo, [][]byte{pub})
+		if err := controllerutil.SetOwnerReference(mosc, cm, r.Client.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Client.Create(ctx, cm); err != nil {
+			return fmt.Errorf("publishing the signing key in configmap %s: %w", name, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading configmap %s: %w", name, err)
+	}
+	var before [][]byte
+	if cur.Data[signing.TrustedKeysRepositoryKey] == repo {
+		before, _ = signing.ParseKeys(cur.Data[signing.TrustedKeysPEMKey]) // a damaged list is replaced
+	}
+	want := signing.TrustedKeysConfigMap(r.Jobs.Namespace, name, repo, signing.RotateKeys(pub, before))
+	if equality.Semantic.DeepEqual(cur.Data, want.Data) {
+		return nil
+	}
+	orig := cur.DeepCopy()
+	cur.Data = want.Data
+	if cur.Labels == nil {
+		cur.Labels = map[string]string{}
+	}
+	cur.Labels[signing.TrustedKeysLabel] = ""
+	if err := r.Client.Patch(ctx, cur, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("publishing the signing key in configmap %s: %w", name, err)
+	}
+	return nil
 }

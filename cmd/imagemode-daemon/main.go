@@ -19,6 +19,8 @@ import (
 	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/daemon/agent"
 	"github.com/imagemode/imagemode/internal/version"
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/registry/signing"
 )
 
 func main() {
@@ -53,7 +55,8 @@ func newCommand() *cobra.Command {
 				return err
 			}
 			a, err := agent.New(mgr.GetClient(), mgr.GetEventRecorder("machineconfigdaemon"), agent.Options{
-				NodeName: nodeName, Host: newHost(root), Metrics: m})
+				NodeName: nodeName, Host: newHost(root), Metrics: m,
+				TrustedKeys: &signing.ConfigMapKeys{Reader: mgr.GetAPIReader(), Namespace: wellknown.MCONamespace}})
 			if err != nil {
 				return err
 			}
