@@ -68,6 +68,17 @@ func TestSignAndVerifyAgainstLocalRegistry(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, signing.RefusedOtherDigest, v.Refusal, v.Describe())
 
+	// Deleting an image deletes its signatures: no .sig tag is left behind, also for the copied one.
+	for _, img := range []string{signed, unsigned} {
+		require.NoError(t, registry.Delete(ctx, sys, img))
+		sigTag := reg.Ref("os/layered", ":"+signing.SignatureTag(digestOf(t, img)))
+		for _, ref := range []string{img, sigTag} {
+			exists, err := registry.Exists(ctx, sys, ref)
+			require.NoError(t, err)
+			require.False(t, exists, "%s left behind", ref)
+		}
+	}
+
 	// A missing image is an error, not a verdict.
 	_, err = signing.Verify(ctx, sys, reg.Ref("os/nothing", "@sha256:"+strings.Repeat("0", 64)), kp.PublicPEM)
 	require.Error(t, err)
