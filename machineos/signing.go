@@ -50,6 +50,9 @@ const (
 type ImageSigner interface {
 	// SignImage signs pullspec (repo@sha256:…) with key, using the registry credentials of pushSecret.
 	SignImage(ctx context.Context, pushSecret, pullspec string, key *signing.PrivateKey) (signing.SignResult, error)
+	// AttestImage stores statement (in-toto) signed with key as pullspec's attestation and returns the
+	// attestation's manifest digest.
+	AttestImage(ctx context.Context, pushSecret, pullspec string, key *signing.PrivateKey, statement []byte) (string, error)
 }
 
 // SignImage signs pullspec with the push secret's credentials and the cluster's registry CAs.
@@ -61,6 +64,17 @@ func (c *RegistryChecker) SignImage(ctx context.Context, pushSecret, pullspec st
 	}
 	defer cleanup()
 	return signing.Sign(ctx, sys, pullspec, key)
+}
+
+// AttestImage stores the signed statement with the push secret's credentials.
+func (c *RegistryChecker) AttestImage(ctx context.Context, pushSecret, pullspec string, key *signing.PrivateKey, statement []byte) (string, error) {
+	sys, cleanup, err := registry.NewClusterSystemContext(ctx, c.Reader, registry.ClusterAuth{Namespace: c.Namespace,
+		SecretName: pushSecret, ControllerConfigName: c.ControllerConfigName})
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	return signing.Attest(ctx, sys, pullspec, key, statement)
 }
 
 // signingSecret is the signing key Secret a build names, "" when it is not signed.
@@ -129,11 +143,18 @@ func (r *BuildReconciler) sign(ctx context.Context, mosb *mcfgv1.MachineOSBuild,
 	}
 	log.FromContext(ctx).Info("signed image", "machineosbuild", mosb.Name, "image", digested, "key", key.Fingerprint,
 		"alreadySigned", out.AlreadySigned, "seconds", time.Since(start).Seconds())
-	if mosb.Annotations[SignatureKeyAnnotation] != key.Fingerprint {
-		before := mosb.DeepCopy()
-		metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, SignatureKeyAnnotation, key.Fingerprint)
+	before := mosb.DeepCopy()
+	if mosb.Annotations[osbuild.ProvenanceAnnotation] == "" {
+		att, err := r.attest(ctx, mosb, job, digested, key)
+		if err != nil {
+			return nil, ctrl.Result{}, false, err
+		}
+		metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, osbuild.ProvenanceAnnotation, att)
+	}
+	metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, SignatureKeyAnnotation, key.Fingerprint)
+	if !equality.Semantic.DeepEqual(before.Annotations, mosb.Annotations) {
 		if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
-			return nil, ctrl.Result{}, false, fmt.Errorf("recording the signature key on machineosbuild %s: %w", mosb.Name, err)
+			return nil, ctrl.Result{}, false, fmt.Errorf("recording the signature on machineosbuild %s: %w", mosb.Name, err)
 		}
 	}
 	if err := r.publishKey(ctx, mosb, digested, key.PublicKeyPEM); err != nil {

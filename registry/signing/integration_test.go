@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -68,11 +69,30 @@ func TestSignAndVerifyAgainstLocalRegistry(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, signing.RefusedOtherDigest, v.Refusal, v.Describe())
 
-	// Deleting an image deletes its signatures: no .sig tag is left behind, also for the copied one.
+	// Provenance: an in-toto statement signed as a DSSE envelope, stored as the image's attestation.
+	st, err := signing.Statement(signed, signing.Provenance{BaseImage: unsigned, Containerfiles: map[string]string{"noarch": strings.Repeat("c", 64)},
+		RenderedConfig: "rendered-worker-1", RenderedConfigSHA256: strings.Repeat("d", 64), BuilderImage: "quay.io/imagemode/imagemode:test",
+		BuildStart: time.Unix(1000, 0), BuildEnd: time.Unix(1060, 0), Build: "layered-image-1", BuildUID: "uid-1", MachineOSConfig: "layered-image"})
+	require.NoError(t, err)
+	attDigest, err := signing.Attest(ctx, sys, signed, key, st)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(attDigest, "sha256:"))
+	got2, err := signing.ReadProvenance(ctx, sys, signed, wrong.PublicPEM, kp.PublicPEM)
+	require.NoError(t, err)
+	require.JSONEq(t, string(st), string(got2))
+	require.Contains(t, string(got2), `"predicateType":"https://slsa.dev/provenance/v1"`)
+	_, err = signing.ReadProvenance(ctx, sys, signed, wrong.PublicPEM)
+	require.Error(t, err, "provenance accepted with another key")
+	_, err = signing.ReadProvenance(ctx, sys, unsigned, kp.PublicPEM)
+	require.Error(t, err, "an image without provenance")
+
+	// Deleting an image deletes its signatures and attestations: no .sig or .att tag is left behind, also
+	// for the copied signature.
 	for _, img := range []string{signed, unsigned} {
 		require.NoError(t, registry.Delete(ctx, sys, img))
 		sigTag := reg.Ref("os/layered", ":"+signing.SignatureTag(digestOf(t, img)))
-		for _, ref := range []string{img, sigTag} {
+		attTag := strings.TrimSuffix(sigTag, ".sig") + ".att"
+		for _, ref := range []string{img, sigTag, attTag} {
 			exists, err := registry.Exists(ctx, sys, ref)
 			require.NoError(t, err)
 			require.False(t, exists, "%s left behind", ref)

@@ -84,6 +84,7 @@ func IsKeyError(err error) (*KeyError, bool) {
 // signer), and its public key. Printing it shows the fingerprint only.
 type PrivateKey struct {
 	pem, passphrase []byte
+	priv            crypto.PrivateKey
 	// PublicKeyPEM is the public key, PEM "PUBLIC KEY".
 	PublicKeyPEM []byte
 	// Fingerprint identifies the key pair (Fingerprint of the public key).
@@ -144,7 +145,7 @@ func ParsePrivateKey(pemBytes, passphrase []byte) (*PrivateKey, error) {
 	if err != nil {
 		return nil, &KeyError{Reason: ReasonKeyMalformed, Detail: err.Error()}
 	}
-	return &PrivateKey{pem: append([]byte(nil), pemBytes...), passphrase: append([]byte(nil), passphrase...), PublicKeyPEM: pubPEM, Fingerprint: fp}, nil
+	return &PrivateKey{pem: append([]byte(nil), pemBytes...), passphrase: append([]byte(nil), passphrase...), priv: priv, PublicKeyPEM: pubPEM, Fingerprint: fp}, nil
 }
 
 // KeyFromSecret reads a signing key Secret (cosign.key, cosign.password, optionally cosign.pub). Errors are
