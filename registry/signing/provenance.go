@@ -28,6 +28,8 @@ import (
 	"go.podman.io/image/v5/pkg/blobinfocache/none"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
+
+	"github.com/imagemode/imagemode/registry"
 )
 
 // Provenance. Each signed build also gets an in-toto statement with a SLSA v1 provenance predicate, signed
@@ -173,11 +175,17 @@ func ReadProvenance(ctx context.Context, sys *types.SystemContext, image string,
 		return nil, err
 	}
 	src, err := att.NewImageSource(ctx, sys)
+	if registry.IsNotFound(err) {
+		return nil, ErrNoProvenance
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the provenance of %s: %w", image, err)
 	}
 	defer src.Close()
 	raw, mt, err := src.GetManifest(ctx, nil)
+	if registry.IsNotFound(err) {
+		return nil, ErrNoProvenance
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the provenance of %s: %w", image, err)
 	}
@@ -235,8 +243,11 @@ func ReadProvenance(ctx context.Context, sys *types.SystemContext, image string,
 			}
 		}
 	}
-	return nil, errors.New("no provenance of this image signed by the key")
+	return nil, ErrNoProvenance
 }
+
+// ErrNoProvenance: the image has no attestation with a provenance of it signed by the keys.
+var ErrNoProvenance = errors.New("no provenance of this image signed by the key")
 
 func attestationRef(ref reference.Canonical) (types.ImageReference, error) {
 	tagged, err := reference.WithTag(reference.TrimNamed(ref), strings.Replace(ref.Digest().String(), ":", "-", 1)+".att")

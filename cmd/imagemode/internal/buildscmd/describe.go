@@ -62,6 +62,8 @@ type Signature struct {
 	Secret string `json:"secret"`
 	// Key is the fingerprint of the key the image is signed with ("" until signed).
 	Key string `json:"key,omitempty"`
+	// Provenance is the image's signed provenance (its attestation, repo@sha256:…), once stored.
+	Provenance string `json:"provenance,omitempty"`
 	// Status is the Signed condition's: "True" once the signature is stored, "False" when the key could not
 	// be used, "" while the build runs; Message is the condition's.
 	Status  string `json:"status,omitempty"`
@@ -129,7 +131,8 @@ func Describe(ctx context.Context, c client.Reader, namespace, name string) (*De
 		d.Conditions = []metav1.Condition{}
 	}
 	if secret := mosb.Annotations[osbuild.SigningKeySecretAnnotation]; secret != "" {
-		d.Signature = &Signature{Secret: secret, Key: mosb.Annotations[osbuild.SignatureKeyAnnotation]}
+		d.Signature = &Signature{Secret: secret, Key: mosb.Annotations[osbuild.SignatureKeyAnnotation],
+			Provenance: mosb.Annotations[osbuild.ProvenanceAnnotation]}
 		if c := apimeta.FindStatusCondition(s.Conditions, osbuild.ConditionSigned); c != nil {
 			d.Signature.Status, d.Signature.Message = string(c.Status), c.Message
 		}
@@ -228,6 +231,7 @@ func WriteDescription(out io.Writer, d *Description) error {
 			v = "failed: " + sig.Message
 		}
 		field("Signature", fmt.Sprintf("%s (secret %s)", v, sig.Secret))
+		field("Provenance", sig.Provenance)
 	}
 	if d.Log != nil {
 		state := "in progress"

@@ -1,15 +1,18 @@
 // Package verifycmd is `imagemode verify IMAGE --key pub.pem`: it checks an image in its registry against
 // public keys with containers/image's policy evaluation (a sigstoreSigned requirement, signatures read from
-// sigstore attachments) — the check nodes make before they pull — and prints the verdict. It needs no
+// sigstore attachments) — the check nodes make before they pull — and prints the verdict and the image's
+// provenance (its in-toto attestation, checked against the same key). It needs no
 // cluster: registry credentials and CAs come from --authfile and --cert-dir, as for skopeo.
 package verifycmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/types"
@@ -29,6 +32,10 @@ type Result struct {
 	Message string `json:"message,omitempty"`
 	// Keys are the fingerprints of the keys checked.
 	Keys []string `json:"keys"`
+	// Provenance is the image's in-toto statement, signed by the accepted key (absent when it has none).
+	Provenance json.RawMessage `json:"provenance,omitempty"`
+	// ProvenanceProblem says why no provenance is shown for a verified image.
+	ProvenanceProblem string `json:"provenanceProblem,omitempty"`
 }
 
 // ErrRefused is returned (exit status 1) when the image is refused.
@@ -108,6 +115,11 @@ func Verify(ctx context.Context, sys *types.SystemContext, image string, keys []
 		}
 		if v.Verified {
 			res.Verified, res.Key, res.Refusal, res.Message = true, res.Keys[i], "", ""
+			if st, err := signing.ReadProvenance(ctx, sys, image, k); err != nil {
+				res.ProvenanceProblem = err.Error()
+			} else {
+				res.Provenance = st
+			}
 			return res, nil
 		}
 		if i == 0 || (first.Refusal == signing.RefusedWrongKey && v.Refusal != signing.RefusedWrongKey) {
@@ -118,13 +130,76 @@ func Verify(ctx context.Context, sys *types.SystemContext, image string, keys []
 	return res, nil
 }
 
-// Write prints a result for a person.
+// Write prints a result for a person: the verdict, then the provenance's main facts.
 func Write(out io.Writer, r *Result) error {
-	var err error
-	if r.Verified {
-		_, err = fmt.Fprintf(out, "%s: verified: sigstore signature by key %s\n", r.Image, r.Key)
-	} else {
-		_, err = fmt.Fprintf(out, "%s: refused (%s): %s\n", r.Image, r.Refusal, r.Message)
+	if !r.Verified {
+		_, err := fmt.Fprintf(out, "%s: refused (%s): %s\n", r.Image, r.Refusal, r.Message)
+		return err
 	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: verified: sigstore signature by key %s\n", r.Image, r.Key)
+	if r.Provenance == nil {
+		fmt.Fprintf(&b, "Provenance: <none> (%s)\n", r.ProvenanceProblem)
+	} else {
+		var st provenance
+		if err := json.Unmarshal(r.Provenance, &st); err != nil {
+			return err
+		}
+		d, run := st.Predicate.BuildDefinition, st.Predicate.RunDetails
+		b.WriteString("Provenance (in-toto, " + st.PredicateType + ", signed by the same key):\n")
+		field := func(k, v string) {
+			if v != "" {
+				fmt.Fprintf(&b, "  %-16s %s\n", k+":", v)
+			}
+		}
+		field("MachineOSBuild", d.InternalParameters.MachineOSBuild.Name+" (uid "+d.InternalParameters.MachineOSBuild.UID+")")
+		field("MachineOSConfig", d.ExternalParameters.MachineOSConfig)
+		field("Rendered config", d.ExternalParameters.MachineConfig.Name+" (sha256 "+d.ExternalParameters.MachineConfig.Digest["sha256"]+")")
+		for _, dep := range d.ResolvedDependencies {
+			field("Base image", strings.TrimPrefix(dep.URI, "docker://"))
+		}
+		for arch, f := range d.ExternalParameters.Containerfiles {
+			field("Containerfile", arch+" (sha256 "+f["sha256"]+")")
+		}
+		field("Builder", strings.TrimPrefix(run.Builder.ID, "docker://"))
+		field("Started", run.Metadata.StartedOn)
+		field("Finished", run.Metadata.FinishedOn)
+	}
+	_, err := io.WriteString(out, b.String())
 	return err
+}
+
+// provenance is the part of the statement Write shows.
+type provenance struct {
+	PredicateType string `json:"predicateType"`
+	Predicate     struct {
+		BuildDefinition struct {
+			ExternalParameters struct {
+				MachineOSConfig string                       `json:"machineOSConfig"`
+				Containerfiles  map[string]map[string]string `json:"containerfiles"`
+				MachineConfig   struct {
+					Name   string            `json:"name"`
+					Digest map[string]string `json:"digest"`
+				} `json:"machineConfig"`
+			} `json:"externalParameters"`
+			InternalParameters struct {
+				MachineOSBuild struct {
+					Name string `json:"name"`
+					UID  string `json:"uid"`
+				} `json:"machineOSBuild"`
+			} `json:"internalParameters"`
+			ResolvedDependencies []struct {
+				URI string `json:"uri"`
+			} `json:"resolvedDependencies"`
+		} `json:"buildDefinition"`
+		RunDetails struct {
+			Builder struct {
+				ID string `json:"id"`
+			} `json:"builder"`
+			Metadata struct {
+				StartedOn  string `json:"startedOn"`
+				FinishedOn string `json:"finishedOn"`
+			} `json:"metadata"`
+		} `json:"runDetails"`
+	} `json:"predicate"`
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,7 +50,21 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	out, err := run(image, "--key", pub)
 	require.NoError(t, err, out)
-	assert.Equal(t, image+": verified: sigstore signature by key "+fp+"\n", out)
+	assert.Equal(t, image+": verified: sigstore signature by key "+fp+"\nProvenance: <none> (no provenance of this image signed by the key)\n", out)
+
+	st, err := signing.Statement(image, signing.Provenance{BaseImage: unsigned, Containerfiles: map[string]string{"noarch": "cf"},
+		RenderedConfig: "rendered-worker-1", RenderedConfigSHA256: "mc", BuilderImage: "quay.io/imagemode/imagemode:v1",
+		BuildStart: time.Unix(0, 0), BuildEnd: time.Unix(60, 0), Build: "layered-image-1", BuildUID: "uid-1", MachineOSConfig: "layered-image"})
+	require.NoError(t, err)
+	_, err = signing.Attest(ctx, sys, image, kp.Key(t), st)
+	require.NoError(t, err)
+	out, err = run(image, "--key", pub)
+	require.NoError(t, err, out)
+	for _, want := range []string{"Provenance (in-toto, https://slsa.dev/provenance/v1, signed by the same key):",
+		"  MachineOSBuild:  layered-image-1 (uid uid-1)", "  Rendered config: rendered-worker-1 (sha256 mc)", "  Base image:      " + unsigned,
+		"  Builder:         quay.io/imagemode/imagemode:v1", "  Finished:        1970-01-01T00:01:00Z"} {
+		assert.Contains(t, out, want+"\n")
+	}
 
 	out, err = run(image, "--key", otherPub, "--key", pub, "-o", "json")
 	require.NoError(t, err, out)
