@@ -25,8 +25,8 @@ import (
 
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
-	"github.com/imagemode/imagemode/registry/gc"
 	"github.com/imagemode/imagemode/registry"
+	"github.com/imagemode/imagemode/registry/gc"
 	"github.com/imagemode/imagemode/registry/gc/gctest"
 	"github.com/imagemode/imagemode/registry/signing"
 	"github.com/imagemode/imagemode/registry/signing/signingtest"
