@@ -232,6 +232,21 @@ func (b *BootcOS) Rebase(ctx context.Context, pullSpec, authFile string) error {
 	return nil
 }
 
+// RebaseSigned runs `bootc switch --transport registry --enforce-container-sigpolicy <pullSpec>`: bootc
+// pulls through containers/image and refuses the image unless the host's /etc/containers/policy.json
+// accepts its signatures (the daemon writes that policy for a signed pool before it calls this).
+func (b *BootcOS) RebaseSigned(ctx context.Context, pullSpec, authFile string) error {
+	if authFile != "" {
+		if err := linkAuthFile(b.Root, authFile); err != nil {
+			return fmt.Errorf("switching to %s: %w", pullSpec, err)
+		}
+	}
+	if _, err := b.run(ctx, "switch", "--transport", "registry", "--enforce-container-sigpolicy", pullSpec); err != nil {
+		return fmt.Errorf("switching to %s: %w", pullSpec, err)
+	}
+	return nil
+}
+
 // Upgrade runs `bootc upgrade`: the tracked image's newer version is staged.
 func (b *BootcOS) Upgrade(ctx context.Context) error {
 	if _, err := b.run(ctx, "upgrade"); err != nil {

@@ -120,6 +120,16 @@ func (r *RpmOstree) Status(ctx context.Context) (*OSStatus, error) {
 // With an authFile, OSTreeAuthPath is first made a symlink to it (as the reference links the pull secret),
 // so that rpm-ostree pulls with it; without one, an existing link is left as it is.
 func (r *RpmOstree) Rebase(ctx context.Context, pullSpec, authFile string) error {
+	return r.rebase(ctx, pullSpec, "ostree-unverified-registry:"+pullSpec, authFile)
+}
+
+// RebaseSigned runs `rpm-ostree rebase --experimental ostree-image-signed:docker://<pullSpec>`: rpm-ostree
+// pulls through containers/image with the host's signature policy. Retried and authenticated as Rebase.
+func (r *RpmOstree) RebaseSigned(ctx context.Context, pullSpec, authFile string) error {
+	return r.rebase(ctx, pullSpec, "ostree-image-signed:docker://"+pullSpec, authFile)
+}
+
+func (r *RpmOstree) rebase(ctx context.Context, pullSpec, imageRef, authFile string) error {
 	if authFile != "" {
 		if err := r.linkAuth(authFile); err != nil {
 			return fmt.Errorf("rebasing to %s: %w", pullSpec, err)
@@ -133,7 +143,7 @@ func (r *RpmOstree) Rebase(ctx context.Context, pullSpec, authFile string) error
 	attempts := 0
 	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
 		attempts++
-		_, lastErr = r.run(ctx, "rebase", "--experimental", "ostree-unverified-registry:"+pullSpec)
+		_, lastErr = r.run(ctx, "rebase", "--experimental", imageRef)
 		if lastErr != nil {
 			log.FromContext(ctx).Info("rpm-ostree rebase failed", "image", pullSpec, "attempt", attempts, "error", lastErr.Error())
 		}

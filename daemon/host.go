@@ -23,6 +23,10 @@ type OSUpdater interface {
 	// it with the auth file at authFile ("" for none): `rpm-ostree rebase --experimental
 	// ostree-unverified-registry:<pullSpec>`. Kernel arguments of the booted deployment carry over.
 	Rebase(ctx context.Context, pullSpec, authFile string) error
+	// RebaseSigned is Rebase for a signed image: `rpm-ostree rebase --experimental
+	// ostree-image-signed:docker://<pullSpec>`, which pulls only what the host's containers signature
+	// policy (/etc/containers/policy.json, registries.d) accepts.
+	RebaseSigned(ctx context.Context, pullSpec, authFile string) error
 	// Kargs changes the kernel arguments of the next boot's deployment (staging one if none is): args are
 	// KargsArgs' `--delete-if-present=…`/`--append=…` arguments of `rpm-ostree kargs`.
 	Kargs(ctx context.Context, args []string) error

@@ -11,6 +11,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -26,6 +27,7 @@ import (
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/layering"
 	"github.com/imagemode/imagemode/machineos/osbuild"
+	"github.com/imagemode/imagemode/registry/signing"
 )
 
 // Event reasons of the build service (the reference's strings).
@@ -56,6 +58,8 @@ type BuildReconciler struct {
 	ControllerConfigName string
 	// Metrics, when set, records build states, durations, retries and queue times.
 	Metrics *Metrics
+	// Signer signs the images of builds with a signing key (SigningKeySecretAnnotation).
+	Signer ImageSigner
 }
 
 // Reconcile moves one MachineOSBuild along.
@@ -143,6 +147,14 @@ func (r *BuildReconciler) act(ctx context.Context, obs BuildObservation, step Bu
 	if step.Next == "" {
 		return ctrl.Result{}, nil
 	}
+	var signed *metav1.Condition
+	if step.Sign {
+		cond, res, done, err := r.sign(ctx, mosb, job, step.Digested)
+		if !done {
+			return res, err
+		}
+		signed = cond
+	}
 	if step.EventReason != "" {
 		r.Recorder.Eventf(mosb, nil, step.EventType, step.EventReason, "Build", "%s", step.EventMessage)
 	}
@@ -152,6 +164,9 @@ func (r *BuildReconciler) act(ctx context.Context, obs BuildObservation, step Bu
 	return ctrl.Result{}, r.setStateWithJob(ctx, mosb, step.Next, job, func(s *mcfgv1.MachineOSBuildStatus) {
 		if step.Digested != "" {
 			s.DigestedImagePushSpec = mcfgv1.ImageDigestFormat(step.Digested)
+		}
+		if signed != nil {
+			apimeta.SetStatusCondition(&s.Conditions, *signed)
 		}
 		if s.BuildStart == nil {
 			start := job.CreationTimestamp
@@ -173,6 +188,8 @@ type preparation struct {
 	invalid error
 	// wait says why the build waits (a missing or invalid secret the user can fix).
 	wait string
+	// signingKey says why the build's signing key cannot be used: the build fails.
+	signingKey *signing.KeyError
 }
 
 // prepare composes the build once — the layered Containerfile and its build context, archived for the
@@ -212,6 +229,15 @@ func (r *BuildReconciler) prepare(ctx context.Context, mosb *mcfgv1.MachineOSBui
 	if req.PushSecret, wait, err = r.secret(ctx, in.mosc.Spec.RenderedImagePushSecret.Name); err != nil || wait != "" {
 		return preparation{wait: wait}, err
 	}
+	if signingSecret(mosb) != "" {
+		// The key is checked before the build runs (and read again to sign): it never goes into the Job.
+		if _, err := r.signingKey(ctx, mosb); err != nil {
+			if keyErr, ok := signing.IsKeyError(err); ok {
+				return preparation{signingKey: keyErr}, nil
+			}
+			return preparation{}, err
+		}
+	}
 	objs, err := jobs.Build(req, r.Jobs)
 	if err != nil {
 		return preparation{wait: err.Error()}, nil // an invalid secret: the user can fix its content
@@ -233,6 +259,8 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 		return ctrl.Result{}, r.setState(ctx, mosb, osbuild.StateFailed, func(s *mcfgv1.MachineOSBuildStatus) {
 			s.BuildStart = ptrTime(mosb.CreationTimestamp)
 		})
+	case p.signingKey != nil:
+		return r.failSigning(ctx, mosb, nil, p.signingKey, "")
 	case p.wait != "":
 		return r.waitFor(mosb, p.wait)
 	}
@@ -270,6 +298,8 @@ func (r *BuildReconciler) ensureJobObjects(ctx context.Context, mosb *mcfgv1.Mac
 		return fmt.Errorf("preparing the objects of machineosbuild %s: %w", mosb.Name, p.invalid)
 	case p.wait != "":
 		return fmt.Errorf("preparing the objects of machineosbuild %s: %s", mosb.Name, p.wait)
+	case p.signingKey != nil:
+		return fmt.Errorf("preparing the objects of machineosbuild %s: %w", mosb.Name, p.signingKey)
 	}
 	return r.createJobObjects(ctx, p.objs, job)
 }

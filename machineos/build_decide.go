@@ -54,6 +54,9 @@ type BuildStep struct {
 	Digested string
 	// EventType, EventReason and EventMessage are the event that goes with the step, if any.
 	EventType, EventReason, EventMessage string
+	// Sign (a build that Succeeded, with a signing key): sign the image Digested before writing the state;
+	// the build is Succeeded, and its image published, only once the signature is stored.
+	Sign bool
 	// RequeueAfter asks for another pass later (a successful build's pod still closing its store).
 	RequeueAfter time.Duration
 }
@@ -110,6 +113,7 @@ func DecideBuild(o BuildObservation) (BuildStep, error) {
 			return BuildStep{}, err
 		}
 		step.Digested = digested
+		step.Sign = signingSecret(mosb) != ""
 		step.EventType, step.EventReason, step.EventMessage = corev1.EventTypeNormal, EventBuildCompleted, "Build completed: "+digested
 	case osbuild.StateFailed:
 		step.EventType, step.EventReason = corev1.EventTypeWarning, EventBuildFailed

@@ -76,6 +76,13 @@ func TestDecideBuild(t *testing.T) {
 			obs: BuildObservation{Build: build(osbuild.StateBuilding, "job-uid", nil), Job: job("build-uid", running), Digest: digest},
 			want: BuildStep{Action: BuildFollow, Next: osbuild.StateSucceeded, Digested: "registry.example.com/os/image@" + digest,
 				EventType: corev1.EventTypeNormal, EventReason: EventBuildCompleted, EventMessage: "Build completed: registry.example.com/os/image@" + digest}},
+		{name: "a build with a signing key signs before it is Succeeded",
+			obs: BuildObservation{Build: signedBuild(build(osbuild.StateBuilding, "job-uid", nil)), Job: job("build-uid", complete), Digest: digest},
+			want: BuildStep{Action: BuildFollow, Next: osbuild.StateSucceeded, Digested: "registry.example.com/os/image@" + digest, Sign: true,
+				EventType: corev1.EventTypeNormal, EventReason: EventBuildCompleted, EventMessage: "Build completed: registry.example.com/os/image@" + digest}},
+		{name: "a signed build that failed signs nothing",
+			obs:  BuildObservation{Build: signedBuild(build(osbuild.StateBuilding, "job-uid", nil)), Job: job("build-uid", batchv1.JobStatus{Failed: 4, Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}})},
+			want: BuildStep{Action: BuildFollow, Next: osbuild.StateFailed, EventType: corev1.EventTypeWarning, EventReason: EventBuildFailed, EventMessage: "Build failed after 4 attempts (job build-worker-abc)"}},
 		{name: "job succeeded without a recorded digest: Failed",
 			obs: BuildObservation{Build: build(osbuild.StateBuilding, "job-uid", nil), Job: job("build-uid", complete), DigestProblem: "not found"},
 			want: BuildStep{Action: BuildFollow, Next: osbuild.StateFailed, EventType: corev1.EventTypeWarning, EventReason: EventBuildFailed,
@@ -126,4 +133,9 @@ func TestDecideBuild(t *testing.T) {
 		_, err := DecideBuild(BuildObservation{Build: b, Job: job("build-uid", running), Digest: digest})
 		require.Error(t, err)
 	})
+}
+
+func signedBuild(b *mcfgv1.MachineOSBuild) *mcfgv1.MachineOSBuild {
+	b.Annotations[SigningKeySecretAnnotation] = "os-signing-key"
+	return b
 }

@@ -226,6 +226,9 @@ func (r *ConfigReconciler) newBuild(in ConfigInputs, name string) (*mcfgv1.Machi
 			RenderedImagePushSpec: mcfgv1.ImageTagFormat(push),
 		},
 	}
+	if key := in.MOSC.Annotations[SigningKeySecretAnnotation]; key != "" {
+		mosb.Annotations[SigningKeySecretAnnotation] = key
+	}
 	if err := controllerutil.SetControllerReference(in.MOSC, mosb, r.Client.Scheme()); err != nil {
 		return nil, err
 	}

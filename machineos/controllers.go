@@ -26,6 +26,9 @@ type Options struct {
 	// image is built again (DefaultBaseImageRecheck when 0). BaseImageTimeout bounds one resolution
 	// (DefaultBaseImageTimeout when 0).
 	BaseImageRecheck, BaseImageTimeout time.Duration
+	// Signer signs the images of builds with a signing key; nil signs in the registry the build pushed to,
+	// with the push secret (tests wrap it).
+	Signer func(ImageSigner) ImageSigner
 }
 
 // AddToManager registers the build service's controllers: MachineOSConfigs and MachineOSBuilds.
@@ -36,12 +39,16 @@ func AddToManager(mgr ctrl.Manager, opts Options) error {
 		BaseImageRecheck: opts.BaseImageRecheck, BaseImageTimeout: opts.BaseImageTimeout}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	var signer ImageSigner = images
+	if opts.Signer != nil {
+		signer = opts.Signer(images)
+	}
 	m, err := NewMetrics(metrics.Registry)
 	if err != nil {
 		return err
 	}
 	return (&BuildReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machineosbuilder"),
-		Jobs: opts.Jobs, ControllerConfigName: opts.ControllerConfigName, Metrics: m}).SetupWithManager(mgr)
+		Jobs: opts.Jobs, ControllerConfigName: opts.ControllerConfigName, Metrics: m, Signer: signer}).SetupWithManager(mgr)
 }
 
 // CacheOptions restricts the manager's cache to the build service's own Jobs, Pods and ConfigMaps: those

@@ -12,4 +12,9 @@
 // (Options.BaseImageRecheck): the digest is part of the build's name and the build starts FROM it, so a tag
 // that moves gives a new build and moving it back gives the old one. A registry error never starts a build:
 // the current build's base image is kept and the BaseImageResolved condition and an event say why.
+//
+// A MachineOSConfig with a signing key (SigningKeySecretAnnotation, signing.go) has each pushed image signed
+// (a sigstore attachment), attested (an in-toto SLSA provenance, provenance.go) and its public key published
+// for the nodes, all before the build is Succeeded and its image handed out; the key stays in the build
+// service and never reaches the build pod.
 package machineos

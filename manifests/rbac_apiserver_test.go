@@ -116,6 +116,7 @@ var accessTable = []access{
 	{ctl, "list", "batch", "jobs", "", "", false},
 	{ctl, "watch", "", "configmaps", "", ns, true},
 	{ctl, "delete", "", "configmaps", "", ns, true},
+	{ctl, "patch", "", "configmaps", "", ns, true},
 	{ctl, "get", "", "configmaps", "", "kube-system", false},
 	{ctl, "list", "", "configmaps", "", "", false},
 	{ctl, "get", "", "secrets", "", ns, true},
@@ -165,6 +166,8 @@ var accessTable = []access{
 	{dmn, "list", "", "pods", "", "", false},
 	{dmn, "delete", "", "pods", "", ns, false},
 	{dmn, "get", "", "configmaps", "", ns, false},
+	{dmn, "list", "", "configmaps", "", ns, true},
+	{dmn, "list", "", "configmaps", "", "default", false},
 	// No RBAC for anyone else: with an AlwaysAllow authorizer this row would fail.
 	{"default", "get", "", "nodes", "", "", false},
 	{"default", "get", "", "configmaps", "", ns, false},

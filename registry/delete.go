@@ -71,7 +71,8 @@ func ResolveDigest(ctx context.Context, sys *types.SystemContext, pullspec strin
 
 // Delete deletes the manifest pullspec names by digest (repository@sha256:… or repository:tag@sha256:…).
 // A reference without a digest is refused with ErrTagReference: resolve it with ResolveDigest first.
-// An image that is already gone counts as deleted. Transient errors are retried with exponential
+// An image that is already gone counts as deleted. Its sigstore attachments (signatures, attestations) are
+// deleted with it. Transient errors are retried with exponential
 // back-off; any other error is returned at once. Errors are *ImageError.
 func (d Deleter) Delete(ctx context.Context, sys *types.SystemContext, pullspec string) error {
 	named, err := parseNamed(pullspec)
@@ -93,10 +94,57 @@ func (d Deleter) Delete(ctx context.Context, sys *types.SystemContext, pullspec 
 	err = d.retry(ctx, func() error {
 		return newImageError("deleting", canonical.String(), ref.DeleteImage(ctx, sys))
 	})
-	if IsNotFound(err) {
-		return nil
+	if err != nil && !IsNotFound(err) {
+		return err
 	}
-	return err
+	// The image's sigstore attachments go with it, also when the image was already gone (a retry after
+	// a failed attachment delete): a signature or attestation is never left behind.
+	return d.deleteAttachments(ctx, sys, reference.TrimNamed(named), digested.Digest())
+}
+
+// AttachmentTags are the tags sigstore stores an image's attachments under, in its repository: its
+// signatures (sha256-<hex>.sig) and attestations (sha256-<hex>.att).
+func AttachmentTags(dgst digest.Digest) []string {
+	base := dgst.Algorithm().String() + "-" + dgst.Encoded()
+	return []string{base + ".sig", base + ".att"}
+}
+
+// deleteAttachments deletes the manifests the attachment tags of dgst in repo point to; missing ones are
+// fine.
+func (d Deleter) deleteAttachments(ctx context.Context, sys *types.SystemContext, repo reference.Named, dgst digest.Digest) error {
+	for _, tag := range AttachmentTags(dgst) {
+		tagged, err := reference.WithTag(repo, tag)
+		if err != nil {
+			return &ImageError{Op: "deleting", Ref: repo.String(), Kind: KindInvalid, Err: err}
+		}
+		var att digest.Digest
+		err = d.retry(ctx, func() error {
+			var err error
+			att, err = manifestDigest(ctx, sys, "deleting", tagged.String())
+			return err
+		})
+		if IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		canonical, err := reference.WithDigest(repo, att)
+		if err != nil {
+			return &ImageError{Op: "deleting", Ref: tagged.String(), Kind: KindInvalid, Err: err}
+		}
+		ref, err := docker.NewReference(canonical)
+		if err != nil {
+			return &ImageError{Op: "deleting", Ref: tagged.String(), Kind: KindInvalid, Err: err}
+		}
+		err = d.retry(ctx, func() error {
+			return newImageError("deleting", tagged.String(), ref.DeleteImage(ctx, sys))
+		})
+		if err != nil && !IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeleteAll deletes every pull spec with at most workers deletes in flight (1 when workers < 1) and

@@ -19,6 +19,8 @@ import (
 	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/daemon/agent"
 	"github.com/imagemode/imagemode/internal/version"
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/registry/signing"
 )
 
 func main() {
@@ -57,7 +59,8 @@ func newCommand() *cobra.Command {
 				return err
 			}
 			a, err := agent.New(mgr.GetClient(), mgr.GetEventRecorder("machineconfigdaemon"), agent.Options{
-				NodeName: nodeName, Host: h, Metrics: m})
+				NodeName: nodeName, Host: h, Metrics: m,
+				TrustedKeys: &signing.ConfigMapKeys{Reader: mgr.GetAPIReader(), Namespace: wellknown.MCONamespace}})
 			if err != nil {
 				return err
 			}

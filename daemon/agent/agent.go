@@ -25,6 +25,7 @@ import (
 
 	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/registry/signing"
 	"github.com/imagemode/imagemode/render/machineconfig"
 )
 
@@ -44,6 +45,10 @@ type Options struct {
 	Metrics *Metrics
 	// Clock is the time source (default the real clock).
 	Clock clock.PassiveClock
+	// TrustedKeys says which public keys a layered image's repository must be signed with; with keys, the
+	// node's signature policy requires them and the image is pulled as ostree-image-signed. Nil: images
+	// are never verified (Run and imagemode-daemon read the build namespace's trusted keys ConfigMaps).
+	TrustedKeys signing.TrustedKeys
 }
 
 func (o *Options) defaults() {
@@ -367,7 +372,7 @@ func (a *Agent) applyOS(ctx context.Context, oldMC, newMC *mcfgv1.MachineConfig,
 		if _, err := os.Stat(a.opts.Host.Root().HostPath(auth)); err != nil {
 			auth = ""
 		}
-		if err := osu.Rebase(ctx, target, auth); err != nil {
+		if err := a.rebase(ctx, osu, target, auth, f.Desired.Image != ""); err != nil {
 			a.metrics.PivotErrors.Inc()
 			_ = a.updateMCN(ctx, "", f.Desired.Config, Cond{Type: mcfgv1.MachineConfigNodeImagePulledFromRegistry, Status: "False",
 				Message: fmt.Sprintf("Failed to pull %s: %v", target, err)})

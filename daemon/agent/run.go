@@ -30,6 +30,8 @@ import (
 
 	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/internal/scheme"
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/registry/signing"
 )
 
 // SetupWithManager registers the agent: it reconciles its own node, and is woken by changes to
@@ -81,6 +83,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, reg prometheus.Reg
 		if opts.Metrics, err = NewMetrics(reg); err != nil {
 			return err
 		}
+	}
+	if opts.TrustedKeys == nil {
+		opts.TrustedKeys = &signing.ConfigMapKeys{Reader: mgr.GetAPIReader(), Namespace: wellknown.MCONamespace}
 	}
 	a, err := New(mgr.GetClient(), mgr.GetEventRecorder("machineconfigdaemon"), opts)
 	if err != nil {

@@ -36,11 +36,14 @@ func (h *Host) cleanupCall(flag string) string {
 
 // rebaseCall is the host command a rebase to pullSpec stands for: rpm-ostree's, or bootc's on a host
 // with Options.Tool ToolBootc.
-func (h *Host) rebaseCall(pullSpec string) string {
+func (h *Host) rebaseCall(pullSpec string, signed bool) string {
 	if h.opts.Tool == ToolBootc {
+		if signed {
+			return "bootc switch --transport registry --enforce-container-sigpolicy " + pullSpec
+		}
 		return "bootc switch --transport registry " + pullSpec
 	}
-	return "rpm-ostree rebase --experimental " + imageReference(pullSpec)
+	return "rpm-ostree rebase --experimental " + imageReference(pullSpec, signed)
 }
 
 // view is the sysroot's deployments with the booted, staged and rollback ones picked out.
@@ -173,13 +176,25 @@ func (h *Host) renderStatus(ctx context.Context, v *view) ([]byte, error) {
 // Kernel arguments and package requests come from the booted deployment; /etc is merged from it by
 // ostree. Rebasing to the booted image with nothing staged, or to the staged image, changes nothing.
 func (o *ostreeUpdater) Rebase(ctx context.Context, pullSpec, authFile string) error {
+	return o.rebase(ctx, pullSpec, authFile, false)
+}
+
+// RebaseSigned is Rebase of ostree-image-signed:docker://<pullSpec>: before anything is pulled or deployed
+// the image is checked against the host's signature policy (its /etc/containers/policy.json and
+// registries.d) with containers/image's policy evaluation, as rpm-ostree does; a refused image is an error
+// saying why, and changes nothing. The check is made even when the repo already holds the image's commit.
+func (o *ostreeUpdater) RebaseSigned(ctx context.Context, pullSpec, authFile string) error {
+	return o.rebase(ctx, pullSpec, authFile, true)
+}
+
+func (o *ostreeUpdater) rebase(ctx context.Context, pullSpec, authFile string, signed bool) error {
 	ref, err := parseDigested(pullSpec)
 	if err != nil {
 		return fmt.Errorf("rpm-ostree rebase: %w", err)
 	}
-	imgRef := imageReference(pullSpec)
+	imgRef := imageReference(pullSpec, signed)
 	return o.h.update(func(s *state) error {
-		s.Calls = append(s.Calls, o.h.rebaseCall(pullSpec))
+		s.Calls = append(s.Calls, o.h.rebaseCall(pullSpec, signed))
 		v, err := o.h.view(ctx, s)
 		if err != nil {
 			return fmt.Errorf("rpm-ostree rebase: %w", err)
@@ -187,6 +202,11 @@ func (o *ostreeUpdater) Rebase(ctx context.Context, pullSpec, authFile string) e
 		if (v.staged == nil && v.booted != nil && v.booted.Origin.get("origin", "container-image-reference") == imgRef) ||
 			(v.staged != nil && v.staged.Origin.get("origin", "container-image-reference") == imgRef) {
 			return nil
+		}
+		if signed {
+			if err := o.h.verify(ctx, ref, authFile); err != nil {
+				return fmt.Errorf("rpm-ostree rebase to %s: %w", imgRef, err)
+			}
 		}
 		checksum, err := o.h.importImage(ctx, s, ref, authFile)
 		if err != nil {
@@ -227,7 +247,7 @@ func (h *Host) importImage(ctx context.Context, s *state, ref reference.Canonica
 	args := []string{"commit", h.sys.repoFlag(), "--branch=" + branch, "--tree=dir=" + tree,
 		"--subject=" + ref.String(),
 		"--add-metadata-string=ostree.manifest-digest=" + ref.Digest().String(),
-		"--add-metadata-string=ostree.container-image-reference=" + imageReference(ref.String())}
+		"--add-metadata-string=ostree.container-image-reference=" + imageReference(ref.String(), false)}
 	if meta.Version != "" {
 		args = append(args, "--add-metadata-string=version="+meta.Version)
 	}

@@ -59,7 +59,7 @@ func statusJSON(s *state) ([]byte, error) {
 		doc.Deployments = append(doc.Deployments, statusDeployment{
 			ID: d.ID, OSName: osName, Serial: d.Serial, Checksum: d.Checksum, Version: d.Version,
 			Timestamp: d.Timestamp, Booted: d == s.Booted, Staged: d == s.Staged, Unlocked: "none",
-			ContainerImageReference:       imageReference(d.Image),
+			ContainerImageReference:       imageReference(d.Image, d.Signed),
 			ContainerImageReferenceDigest: d.Digest,
 			BaseCommitMeta:                meta,
 			RequestedPackages:             nonNil(d.Packages), RequestedBaseRemovals: nonNil(d.BaseRemovals), Packages: []string{},
@@ -78,7 +78,12 @@ func nonNil(s []string) []string {
 }
 
 // imageReference is the ostree image reference rpm-ostree records for a rebase to pullSpec.
-func imageReference(pullSpec string) string { return "ostree-unverified-registry:" + pullSpec }
+func imageReference(pullSpec string, signed bool) string {
+	if signed {
+		return "ostree-image-signed:docker://" + pullSpec
+	}
+	return "ostree-unverified-registry:" + pullSpec
+}
 
 // Status returns the deployments as `rpm-ostree status --json` reports them, parsed by daemon.ParseStatus;
 // a host never provisioned has no booted deployment (daemon.ErrNoBootedDeployment).
@@ -113,15 +118,33 @@ func parseDigested(pullSpec string) (reference.Canonical, error) {
 // the booted image with nothing staged, or to the staged image, changes nothing. A failed pull changes
 // nothing either.
 func (o *osUpdater) Rebase(ctx context.Context, pullSpec, authFile string) error {
+	return o.rebase(ctx, pullSpec, authFile, false)
+}
+
+// RebaseSigned is Rebase of ostree-image-signed:docker://<pullSpec>: before anything is pulled or staged,
+// the image is checked against the host's signature policy (/etc/containers/policy.json and
+// /etc/containers/registries.d of the root) with containers/image's policy evaluation, as rpm-ostree does;
+// a refused image (unsigned, signed by another key, a signature of another image) is an error saying which,
+// and changes nothing. The check is made even when the image's content is already on the host.
+func (o *osUpdater) RebaseSigned(ctx context.Context, pullSpec, authFile string) error {
+	return o.rebase(ctx, pullSpec, authFile, true)
+}
+
+func (o *osUpdater) rebase(ctx context.Context, pullSpec, authFile string, signed bool) error {
 	ref, err := parseDigested(pullSpec)
 	if err != nil {
 		return fmt.Errorf("rpm-ostree rebase: %w", err)
 	}
 	return o.h.update(func(s *state) error {
-		s.Calls = append(s.Calls, "rpm-ostree rebase --experimental "+imageReference(pullSpec))
-		if (s.Staged == nil && s.Booted != nil && s.Booted.Image == pullSpec) ||
-			(s.Staged != nil && s.Staged.Image == pullSpec) {
+		s.Calls = append(s.Calls, "rpm-ostree rebase --experimental "+imageReference(pullSpec, signed))
+		same := func(d *deployment) bool { return d != nil && d.Image == pullSpec && d.Signed == signed }
+		if (s.Staged == nil && same(s.Booted)) || same(s.Staged) {
 			return nil
+		}
+		if signed {
+			if err := o.h.verify(ctx, ref, authFile); err != nil {
+				return fmt.Errorf("rpm-ostree rebase to %s: %w", imageReference(pullSpec, true), err)
+			}
 		}
 		name := ref.Digest().Encoded()
 		meta, err := o.h.readContentMeta(name)
@@ -139,7 +162,7 @@ func (o *osUpdater) Rebase(ctx context.Context, pullSpec, authFile string) error
 		}
 		s.Staged = nil
 		sum := sha256.Sum256([]byte(ref.Digest().String()))
-		d := &deployment{Checksum: hex.EncodeToString(sum[:]), Image: pullSpec, Digest: ref.Digest().String(),
+		d := &deployment{Checksum: hex.EncodeToString(sum[:]), Image: pullSpec, Digest: ref.Digest().String(), Signed: signed,
 			Version: meta.Version, Content: name, Kargs: kargs, Timestamp: time.Now().Unix(),
 			Packages: pkgs, BaseRemovals: removals}
 		d.Serial = s.nextSerial(d.Checksum)

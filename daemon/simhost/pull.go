@@ -20,6 +20,9 @@ import (
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage/pkg/archive"
+
+	"github.com/imagemode/imagemode/daemon"
+	"github.com/imagemode/imagemode/registry/signing"
 )
 
 // versionLabel is the image label rpm-ostree reports as a deployment's version.
@@ -30,21 +33,9 @@ const versionLabel = "org.opencontainers.image.version"
 // and the finished tree is renamed into place, so a failure or cancellation leaves nothing behind.
 // authFile is a host path ("" for anonymous pulls).
 func (h *Host) pull(ctx context.Context, ref reference.Canonical, authFile, name string) (*contentMeta, error) {
-	root := h.Root()
-	sys := &types.SystemContext{
-		// The node's registries.conf and certs.d apply, as for rpm-ostree on a real node.
-		RootForImplicitAbsolutePaths: string(root),
-		DockerPerHostCertDirPath:     root.HostPath(CertsDir),
-		BlobInfoCacheDir:             h.path(tmpDir),
-		// Never the credentials of the process running the simulation.
-		AuthFilePath: h.path(tmpDir, "no-auth.json"),
-	}
-	if authFile != "" {
-		p := root.HostPath(authFile)
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("auth file %s: %w", authFile, err)
-		}
-		sys.AuthFilePath = p
+	sys, err := h.systemContext(authFile)
+	if err != nil {
+		return nil, err
 	}
 	work, err := os.MkdirTemp(h.path(tmpDir), "pull-")
 	if err != nil {
@@ -101,6 +92,69 @@ func (h *Host) pull(ctx context.Context, ref reference.Canonical, authFile, name
 	}
 	done = true
 	return meta, nil
+}
+
+// systemContext is how the host reaches registries: its registries.conf, certs.d and registries.d, and
+// authFile (a host path; "" for anonymous pulls).
+func (h *Host) systemContext(authFile string) (*types.SystemContext, error) {
+	root := h.Root()
+	sys := &types.SystemContext{
+		// The node's registries.conf, certs.d and registries.d apply, as for rpm-ostree on a real node.
+		RootForImplicitAbsolutePaths: string(root),
+		DockerPerHostCertDirPath:     root.HostPath(CertsDir),
+		RegistriesDirPath:            root.HostPath(daemon.RegistriesDDir),
+		BlobInfoCacheDir:             h.path(tmpDir),
+		// Never the credentials of the process running the simulation.
+		AuthFilePath: h.path(tmpDir, "no-auth.json"),
+	}
+	if authFile != "" {
+		p := root.HostPath(authFile)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("auth file %s: %w", authFile, err)
+		}
+		sys.AuthFilePath = p
+	}
+	return sys, nil
+}
+
+// verify checks ref against the host's signature policy (/etc/containers/policy.json) with containers/image's
+// policy evaluation; a refusal is an error that says why (signing.Refusal) in containers/image's words.
+func (h *Host) verify(ctx context.Context, ref reference.Canonical, authFile string) error {
+	sys, err := h.systemContext(authFile)
+	if err != nil {
+		return err
+	}
+	policy, err := signature.NewPolicyFromFile(h.Root().HostPath(daemon.SignaturePolicyPath))
+	if err != nil {
+		return fmt.Errorf("reading the signature policy %s: %w", daemon.SignaturePolicyPath, err)
+	}
+	v, err := signing.Evaluate(ctx, sys, policy, ref)
+	if err != nil {
+		return err
+	}
+	if !v.Verified {
+		return &RefusedError{Image: ref.String(), Verification: v}
+	}
+	return nil
+}
+
+// RefusedError is a pull the host's signature policy refused.
+type RefusedError struct {
+	Image        string
+	Verification signing.Verification
+}
+
+func (e *RefusedError) Error() string {
+	what := map[signing.Refusal]string{
+		signing.RefusedUnsigned:        "the image is not signed",
+		signing.RefusedWrongKey:        "the image is not signed by a trusted key",
+		signing.RefusedOtherDigest:     "the image's signature is for another image (digest)",
+		signing.RefusedOtherRepository: "the image's signature is for another repository",
+	}[e.Verification.Refusal]
+	if what == "" {
+		what = "the signature policy refuses it"
+	}
+	return fmt.Sprintf("image %s refused by the signature policy: %s (%s)", e.Image, what, e.Verification.Message)
 }
 
 // unpackLayout applies the layers of the image at layoutRef, in order, to the new directory tree (OCI

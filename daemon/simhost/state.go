@@ -23,6 +23,8 @@ type deployment struct {
 	// Image is the pull spec it was rebased to (repo@sha256:…); Digest its manifest digest.
 	Image  string `json:"image"`
 	Digest string `json:"digest"`
+	// Signed: the image was pulled as ostree-image-signed, verified by the host's signature policy.
+	Signed bool `json:"signed,omitempty"`
 	// Version is the image's org.opencontainers.image.version label.
 	Version string `json:"version,omitempty"`
 	// Content names the unpacked tree under <dir>/content; deployments of one image share it.

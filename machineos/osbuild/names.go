@@ -44,6 +44,22 @@ const (
 	BuildLogOffsetAnnotation = "imagemode.io/build-log-offset"
 )
 
+// Signed builds (see machineos/signing.go).
+const (
+	// SigningKeySecretAnnotation on a MachineOSConfig, and on each build it makes, names the signing key
+	// Secret of the build namespace (cosign.key, cosign.password).
+	SigningKeySecretAnnotation = "imagemode.io/signing-key-secret"
+	// SignatureKeyAnnotation on a signed build is the fingerprint (SHA256:<hex> of the public key's DER) of
+	// the key its image is signed with.
+	SignatureKeyAnnotation = "imagemode.io/signature-key"
+	// ProvenanceAnnotation on a signed build is its image's signed provenance (an in-toto SLSA statement
+	// stored as a sigstore attestation): the attestation's manifest, repo@sha256:….
+	ProvenanceAnnotation = "imagemode.io/provenance"
+	// ConditionSigned is the condition of a build that signs: True once the signature is stored, False
+	// (reason SigningKey*) when the key cannot be used.
+	ConditionSigned = "Signed"
+)
+
 // BuildLogMaxBytes bounds the log kept in the build-log ConfigMap (its last bytes are kept).
 const BuildLogMaxBytes = 512 << 10
 

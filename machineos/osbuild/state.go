@@ -88,7 +88,7 @@ func CanTransition(from, to State) bool {
 }
 
 // Conditions returns the five build conditions for state s: all of them, exactly one True (none for
-// Initial), with their fixed reasons and messages. Transition times are now for conditions that change
+// Initial), with their fixed reasons and messages, followed by existing conditions of other types. Transition times are now for conditions that change
 // status from existing and kept otherwise.
 func Conditions(s State, existing []metav1.Condition, now metav1.Time) []metav1.Condition {
 	out := make([]metav1.Condition, 0, len(conditionOrder))
@@ -105,7 +105,22 @@ func Conditions(s State, existing []metav1.Condition, now metav1.Time) []metav1.
 		}
 		out = append(out, c)
 	}
+	// Conditions of other types (the build service's own, such as Signed) are kept as they are.
+	for _, e := range existing {
+		if !isStateCondition(e.Type) {
+			out = append(out, e)
+		}
+	}
 	return out
+}
+
+func isStateCondition(t string) bool {
+	for _, k := range conditionOrder {
+		if string(k.t) == t {
+			return true
+		}
+	}
+	return false
 }
 
 // BuildTimes returns the buildStart and buildEnd to record for a build that started at start and ended

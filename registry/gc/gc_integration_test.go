@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -24,8 +25,11 @@ import (
 
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/registry"
 	"github.com/imagemode/imagemode/registry/gc"
 	"github.com/imagemode/imagemode/registry/gc/gctest"
+	"github.com/imagemode/imagemode/registry/signing"
+	"github.com/imagemode/imagemode/registry/signing/signingtest"
 )
 
 // startCollector runs the collector in a manager with the build service's cache restrictions.
@@ -214,6 +218,33 @@ func TestCollector(t *testing.T) {
 		eventually(t, "BuildsPruned event", func() bool {
 			return hasEvent(t, e, corev1.EventTypeNormal, gc.EventBuildsPruned, "retained-2")
 		})
+	})
+	t.Run("a signed image goes with its signature and provenance", func(t *testing.T) {
+		img := e.Push(t, "layered-signed")[0]
+		sys := e.Reg.SystemContext()
+		key := signingtest.NewKeyPair(t).Key(t)
+		_, err := signing.Sign(e.Ctx, sys, img, key)
+		require.NoError(t, err)
+		st, err := signing.Statement(img, signing.Provenance{Build: "layered-signed", BuildUID: "uid"})
+		require.NoError(t, err)
+		_, err = signing.Attest(e.Ctx, sys, img, key, st)
+		require.NoError(t, err)
+		repo, dgst, _ := strings.Cut(img, "@")
+		attachments := []string{}
+		for _, tag := range registry.AttachmentTags(digest.Digest(dgst)) {
+			attachments = append(attachments, repo+":"+tag)
+		}
+		for _, a := range attachments {
+			require.True(t, e.Exists(t, a), "%s stored", a)
+		}
+		b := e.CreateBuild(t, mosc, "layered-signed", img, mcfgv1.MachineOSBuildSucceeded, now.Add(30*time.Minute))
+		waitFinalizer(t, e, b)
+		require.NoError(t, e.C.Delete(e.Ctx, b))
+		eventually(t, "signed build gone", func() bool { return gone(e, b) })
+		assert.False(t, e.Exists(t, img), "the signed image must be deleted")
+		for _, a := range attachments {
+			assert.False(t, e.Exists(t, a), "%s left behind", a)
+		}
 	})
 	assert.Greater(t, testutil.ToFloat64(mustBytes(t, metrics)), 0.0)
 }

@@ -189,6 +189,20 @@ func TestBuildsOnAPIServer(t *testing.T) {
 		require.NoError(t, r.err)
 		golden.Check(t, "describe-failed.txt", relativeTimes(r.stdout, failed))
 
+		// A signed build shows its key's fingerprint.
+		signed := createBuild(ctx, t, c, "layered-image", "layered-image-5555", "Succeeded", func(b *mcfgv1.MachineOSBuild) {
+			b.Status.Conditions = append(b.Status.Conditions, metav1.Condition{Type: osbuild.ConditionSigned, Status: metav1.ConditionTrue,
+				Reason: "Signed", Message: "Image signed", LastTransitionTime: at(time.Minute)})
+		})
+		signed.Annotations = map[string]string{osbuild.SigningKeySecretAnnotation: "os-signing-key", osbuild.SignatureKeyAnnotation: "SHA256:" + strings.Repeat("ab", 32)}
+		require.NoError(t, c.Update(ctx, signed))
+		r = run(ctx, cs, now, "describe", signed.Name)
+		require.NoError(t, r.err)
+		assert.Contains(t, r.stdout, "Signature:        sigstore, key SHA256:"+strings.Repeat("ab", 32)+" (secret os-signing-key)\n")
+		r = run(ctx, cs, now, "describe", running.Name)
+		require.NoError(t, r.err)
+		assert.NotContains(t, r.stdout, "Signature:")
+
 		r = run(ctx, cs, now, "describe", running.Name, "-o", "json")
 		require.NoError(t, r.err)
 		var d Description

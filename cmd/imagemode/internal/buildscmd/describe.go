@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -37,9 +38,11 @@ type Description struct {
 	Duration   string             `json:"duration,omitempty"` // buildEnd - buildStart
 	Queued     string             `json:"queued,omitempty"`   // buildStart - creation (waiting for its Job)
 	Conditions []metav1.Condition `json:"conditions"`
-	Job        Job                `json:"job"`
-	Log        *Log               `json:"log,omitempty"`
-	Events     []Event            `json:"events"`
+	// Signature is set for a build with a signing key.
+	Signature *Signature `json:"signature,omitempty"`
+	Job       Job        `json:"job"`
+	Log       *Log       `json:"log,omitempty"`
+	Events    []Event    `json:"events"`
 }
 
 // Job is the build Job and its attempts (pods: active, succeeded and failed).
@@ -51,6 +54,20 @@ type Job struct {
 	Succeeded int32  `json:"succeeded"`
 	Failed    int32  `json:"failed"`
 	Attempts  int32  `json:"attempts"`
+}
+
+// Signature is how a build's image is signed.
+type Signature struct {
+	// Secret is the signing key Secret the build names.
+	Secret string `json:"secret"`
+	// Key is the fingerprint of the key the image is signed with ("" until signed).
+	Key string `json:"key,omitempty"`
+	// Provenance is the image's signed provenance (its attestation, repo@sha256:…), once stored.
+	Provenance string `json:"provenance,omitempty"`
+	// Status is the Signed condition's: "True" once the signature is stored, "False" when the key could not
+	// be used, "" while the build runs; Message is the condition's.
+	Status  string `json:"status,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // Log is the kept build log's ConfigMap.
@@ -112,6 +129,13 @@ func Describe(ctx context.Context, c client.Reader, namespace, name string) (*De
 		Job: Job{Namespace: namespace, Name: osbuild.JobName(mosb.Name)}, Events: []Event{}}
 	if d.Conditions == nil {
 		d.Conditions = []metav1.Condition{}
+	}
+	if secret := mosb.Annotations[osbuild.SigningKeySecretAnnotation]; secret != "" {
+		d.Signature = &Signature{Secret: secret, Key: mosb.Annotations[osbuild.SignatureKeyAnnotation],
+			Provenance: mosb.Annotations[osbuild.ProvenanceAnnotation]}
+		if c := apimeta.FindStatusCondition(s.Conditions, osbuild.ConditionSigned); c != nil {
+			d.Signature.Status, d.Signature.Message = string(c.Status), c.Message
+		}
 	}
 	if s.BuildStart != nil && s.BuildEnd != nil {
 		d.Duration = s.BuildEnd.Sub(s.BuildStart.Time).String()
@@ -198,6 +222,17 @@ func WriteDescription(out io.Writer, d *Description) error {
 		job += " (gone)"
 	}
 	field("Job", job)
+	if sig := d.Signature; sig != nil {
+		v := "not yet signed"
+		switch {
+		case sig.Status == string(metav1.ConditionTrue) && sig.Key != "":
+			v = "sigstore, key " + sig.Key
+		case sig.Status == string(metav1.ConditionFalse):
+			v = "failed: " + sig.Message
+		}
+		field("Signature", fmt.Sprintf("%s (secret %s)", v, sig.Secret))
+		field("Provenance", sig.Provenance)
+	}
 	if d.Log != nil {
 		state := "in progress"
 		if d.Log.Complete {
