@@ -23,9 +23,9 @@ func file(path string, actions ...opv1.NodeDisruptionPolicyStatusAction) opv1.No
 }
 
 // ReferenceRelease is the reference release whose default node disruption policies DefaultClusterPolicies
-// returns: the Machine Config Operator at commit 7ff337a4 (August 2026), the release this project pins (its
-// behaviour notes and the openshift/api in go.mod are of that release).
-const ReferenceRelease = "machine-config-operator 7ff337a4 (August 2026)"
+// returns: the Machine Config Operator at commit 7ff337a4ffac (August 2026), the release this project pins:
+// its compatibility facts are read from that commit, and go.mod's openshift/api is of the same month.
+const ReferenceRelease = "machine-config-operator 7ff337a4ffac (August 2026)"
 
 // Service names the default policies use.
 const (
