@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,7 +28,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2/textlogger"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/imagemode/imagemode/daemon/simnode"
 	"github.com/imagemode/imagemode/examples"
@@ -45,7 +48,7 @@ import (
 //
 //	IMAGEMODE_SCALE_NODES=100,200 go test -run X -bench ScaleRollout -benchtime 1x -timeout 60m ./local/
 //
-// The node counts default to 100 and 200.
+// The node counts default to 100 and 200. IMAGEMODE_TEST_LOGS=2 prints the daemons' steps.
 func BenchmarkScaleRollout(b *testing.B) {
 	counts := []int{100, 200}
 	if v := os.Getenv("IMAGEMODE_SCALE_NODES"); v != "" {
@@ -82,6 +85,10 @@ type scalePhase struct {
 
 func scaleRollout(b *testing.B, nodes int) {
 	b.StopTimer()
+	if os.Getenv("IMAGEMODE_TEST_LOGS") == "2" {
+		// The daemons' steps (V(1)) too: set before the control plane sets the quieter one.
+		ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(1), textlogger.Output(os.Stderr))))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
 	defer cancel()
 	env, err := New(Options{StateDir: b.TempDir()})
@@ -127,6 +134,10 @@ func scaleRollout(b *testing.B, nodes int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	logger := logr.Discard()
+	if os.Getenv("IMAGEMODE_TEST_LOGS") != "" {
+		logger = textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(1), textlogger.Output(os.Stderr)))
+	}
 	started := time.Now()
 	sem := make(chan struct{}, 4)
 	var mu sync.Mutex
@@ -144,7 +155,8 @@ func scaleRollout(b *testing.B, nodes int) {
 				Labels: map[string]string{NodeRoleLabelPrefix + wellknown.WorkerPool: "", NodeRoleLabelPrefix + LayeredPool: "",
 					"kubernetes.io/os": "linux"},
 				BaseImage: env.BaseImage, AuthJSON: env.Registry.DockerConfigJSON(),
-				CAs: map[string][]byte{strings.Replace(env.Registry.Host, ":", "..", 1): ca},
+				CAs:    map[string][]byte{strings.Replace(env.Registry.Host, ":", "..", 1): ca},
+				Logger: logger,
 			})
 			mu.Lock()
 			defer mu.Unlock()
