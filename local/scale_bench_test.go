@@ -48,7 +48,8 @@ import (
 //
 //	IMAGEMODE_SCALE_NODES=100,200 go test -run X -bench ScaleRollout -benchtime 1x -timeout 60m ./local/
 //
-// The node counts default to 100 and 200. IMAGEMODE_TEST_LOGS=2 prints the daemons' steps.
+// The node counts default to 100 and 200. IMAGEMODE_TEST_LOGS=2 prints the daemons' steps;
+// IMAGEMODE_SCALE_STATE_DIR keeps the state (and the controllers' log) there.
 func BenchmarkScaleRollout(b *testing.B) {
 	counts := []int{100, 200}
 	if v := os.Getenv("IMAGEMODE_SCALE_NODES"); v != "" {
@@ -78,8 +79,10 @@ type scalePhase struct {
 	waves                 int
 	nodeWrites            int64 // by the daemons
 	ctrlWrites            float64
-	ctrlCPU               float64 // seconds
-	apiRequests           float64 // all requests the API server served (every client)
+	passes                float64       // of the rollout controller
+	passMean, queueMean   time.Duration // a rollout pass's mean time, and a key's mean wait in the queue
+	ctrlCPU               float64       // seconds
+	apiRequests           float64       // all requests the API server served (every client)
 	apiWrites             float64
 }
 
@@ -91,7 +94,11 @@ func scaleRollout(b *testing.B, nodes int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
 	defer cancel()
-	env, err := New(Options{StateDir: b.TempDir()})
+	dir := b.TempDir()
+	if keep := os.Getenv("IMAGEMODE_SCALE_STATE_DIR"); keep != "" {
+		dir = filepath.Join(keep, fmt.Sprintf("nodes-%d", nodes)) // kept: the controllers' log is controllers.log
+	}
+	env, err := New(Options{StateDir: dir})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -191,7 +198,7 @@ func scaleRollout(b *testing.B, nodes int) {
 		// The counters start when the change is made (for the image: when the build has succeeded, so
 		// that the build's own work is not counted; the rollout starts at most one poll earlier).
 		trigger := change()
-		w0, ctrlW0, cpu0 := nodeWrites.Load(), ctrlWrites(ctx, b, metricsAddr), procCPU(b, ctrlProc.Pid)
+		w0, ctrl0, cpu0 := nodeWrites.Load(), ctrlCountersNow(ctx, b, metricsAddr), procCPU(b, ctrlProc.Pid)
 		api0, apiW0 := apiRequests(ctx, b, cs)
 		b.StartTimer()
 		starts, ends := tr.waitAll(ctx, nodes, targeted, done, name)
@@ -207,7 +214,13 @@ func scaleRollout(b *testing.B, nodes int) {
 		ph.wall, ph.lead = last.Sub(first), max(0, firstStart.Sub(trigger))
 		ph.ideal = time.Duration(waves) * ph.meanNode
 		ph.nodeWrites = nodeWrites.Load() - w0
-		ph.ctrlWrites = ctrlWrites(ctx, b, metricsAddr) - ctrlW0
+		ctrl1 := ctrlCountersNow(ctx, b, metricsAddr)
+		ph.ctrlWrites = ctrl1.writes - ctrl0.writes
+		ph.passes = ctrl1.passes - ctrl0.passes
+		if ph.passes > 0 {
+			ph.passMean = time.Duration((ctrl1.passSeconds - ctrl0.passSeconds) / ph.passes * float64(time.Second))
+			ph.queueMean = time.Duration((ctrl1.queueSeconds - ctrl0.queueSeconds) / ph.passes * float64(time.Second))
+		}
 		ph.ctrlCPU = procCPU(b, ctrlProc.Pid) - cpu0
 		api1, apiW1 := apiRequests(ctx, b, cs)
 		ph.apiRequests, ph.apiWrites = api1-api0, apiW1-apiW0
@@ -267,10 +280,11 @@ func scaleRollout(b *testing.B, nodes int) {
 	for _, ph := range []scalePhase{imagePhase, filePhase} {
 		ratio := ph.wall.Seconds() / ph.ideal.Seconds()
 		b.Logf("%-5s wall %s, ideal %s (%d waves × %s mean per node), ratio %.2f, first node targeted %s after the change; "+
-			"API writes per node: daemons %.1f, controllers %.1f; controllers CPU %.1f s; API server requests %.0f (writes %.0f)",
+			"API writes per node: daemons %.1f, controllers %.1f; controllers CPU %.1f s; API server requests %.0f (writes %.0f); "+
+			"%.0f rollout passes of %s (queue wait %s) on average",
 			ph.name, ph.wall.Round(time.Millisecond), ph.ideal.Round(time.Millisecond), ph.waves, ph.meanNode.Round(time.Millisecond), ratio,
 			ph.lead.Round(time.Millisecond), float64(ph.nodeWrites)/float64(nodes), ph.ctrlWrites/float64(nodes), ph.ctrlCPU,
-			ph.apiRequests, ph.apiWrites)
+			ph.apiRequests, ph.apiWrites, ph.passes, ph.passMean.Round(time.Microsecond), ph.queueMean.Round(time.Microsecond))
 		b.ReportMetric(ratio, ph.name+"-wall/ideal")
 		b.ReportMetric(ph.wall.Seconds(), ph.name+"-wall-s")
 		b.ReportMetric(float64(ph.nodeWrites)/float64(nodes), ph.name+"-daemon-writes/node")
@@ -361,8 +375,8 @@ func isWriteVerb(labels string) bool {
 	return false
 }
 
-// ctrlWrites is the controllers process's write requests so far (client-go's rest_client_requests_total).
-func ctrlWrites(ctx context.Context, b *testing.B, addr string) float64 {
+// ctrlMetrics scrapes the controllers process's metrics.
+func ctrlMetrics(ctx context.Context, b *testing.B, addr string) []byte {
 	var text []byte
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		resp, err := http.Get("http://" + addr + "/metrics")
@@ -376,7 +390,26 @@ func ctrlWrites(ctx context.Context, b *testing.B, addr string) float64 {
 	if err != nil {
 		b.Fatalf("scraping the controllers' metrics: %v", err)
 	}
-	return metricSum(text, "rest_client_requests_total", isWriteVerb)
+	return text
+}
+
+// ctrlCounters are the controllers' write requests so far (client-go's rest_client_requests_total) and
+// the rollout controller's passes: how many, their total time and the total time keys waited in its queue.
+type ctrlCounters struct {
+	writes, passes, passSeconds, queueSeconds float64
+}
+
+func ctrlCountersNow(ctx context.Context, b *testing.B, addr string) ctrlCounters {
+	text := ctrlMetrics(ctx, b, addr)
+	rollout := func(l string) bool {
+		return strings.Contains(l, `controller="rollout"`) || strings.Contains(l, `name="rollout"`)
+	}
+	return ctrlCounters{
+		writes:       metricSum(text, "rest_client_requests_total", isWriteVerb),
+		passes:       metricSum(text, "controller_runtime_reconcile_time_seconds_count", rollout),
+		passSeconds:  metricSum(text, "controller_runtime_reconcile_time_seconds_sum", rollout),
+		queueSeconds: metricSum(text, "workqueue_queue_duration_seconds_sum", rollout),
+	}
 }
 
 // apiRequests is the API server's request count so far (apiserver_request_total), all and writes.
