@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"strings"
 	"testing"
 
 	opv1 "github.com/openshift/api/operator/v1"
@@ -62,7 +63,6 @@ func TestActionsDefaultPolicies(t *testing.T) {
 		path string
 		want []Action
 	}{
-		{name: "internal registry pull secret", path: "/etc/mco/internal-registry-pull-secret.json", want: []Action{none}},
 		{name: "kubelet pull secret", path: "/var/lib/kubelet/config.json", want: []Action{none}},
 		{name: "containers gpg key", path: "/etc/machine-config-daemon/no-reboot/containers-gpg.pub", want: []Action{reloadA(crio)}},
 		{name: "policy.json", path: "/etc/containers/policy.json", want: []Action{reloadA(crio)}},
@@ -79,14 +79,24 @@ func TestActionsDefaultPolicies(t *testing.T) {
 			name: "kubelet credential provider drop-in", path: "/etc/systemd/system/kubelet.service.d/40-kubelet-crio-image-credential-provider.conf",
 			want: []Action{daemonReload, restartA("kubelet.service")},
 		},
+		{name: "internal release image registry config", path: "/etc/iri-registry/config.yml", want: []Action{restartA("iri-registry.service")}},
+		{name: "internal release image registry loader", path: "/usr/local/bin/load-registry-image.sh", want: []Action{restartA("iri-registry.service")}},
+		{name: "internal release image registry CA", path: "/etc/pki/ca-trust/source/anchors/iri-root-ca.crt", want: []Action{restartA("coreos-update-ca-trust.service")}},
+		// The reference release has no default policy for it any more (the daemon keeps it from the
+		// ControllerConfig), so a MachineConfig that writes it reboots.
+		{name: "internal registry pull secret (no default)", path: "/etc/mco/internal-registry-pull-secret.json", want: []Action{reboot}},
 	}
 	defaults := disruption.DefaultClusterPolicies()
-	covered := map[string]bool{}
-	for _, tc := range tests {
-		covered[tc.path] = true
-	}
 	for _, f := range defaults.Files {
-		assert.True(t, covered[f.Path], "default policy path %s has no test", f.Path)
+		covered := false
+		for _, tc := range tests {
+			covered = covered || tc.path == f.Path || strings.HasPrefix(tc.path, f.Path+"/")
+		}
+		assert.True(t, covered, "default policy path %s has no test", f.Path)
+	}
+	for _, u := range defaults.Units {
+		assert.Equal(t, []Action{daemonReload, restartA(string(u.Name))},
+			Actions(&ConfigDiff{Units: PathChanges{Changed: []string{string(u.Name)}}}, defaults, nil, nil), "default unit %s", u.Name)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

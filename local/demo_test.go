@@ -20,7 +20,8 @@ func TestMain(m *testing.M) {
 	if buildah.Reexec() {
 		return
 	}
-	RunBuilderIfRequested() // the local pod runner runs build pods with this test binary
+	RunBuilderIfRequested()     // the local pod runner runs build pods with this test binary
+	RunControllersIfRequested() // BenchmarkScaleRollout runs the controllers in a child process
 	os.Exit(m.Run())
 }
 

@@ -125,10 +125,12 @@ func (a *Agent) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 		err = a.reboot(ctx, node, facts.Journal)
 	case StepPostActions:
 		err = a.postActions(ctx, node, facts.Journal)
-		res.Requeue = true // the next step depends on the journal, not on the Node
+		// The next step depends on the journal, not on the Node: a new pass at once (Requeue would wait
+		// for the failure back-off, 0.5 s and then 1 s, on every rebootless update).
+		res.RequeueAfter = nextPhaseAfter
 	case StepFinish:
 		err = a.finish(ctx, node, facts.Journal, step.Rebooted)
-		res.Requeue = true
+		res.RequeueAfter = nextPhaseAfter
 	case StepUncordon:
 		err = a.patchNode(ctx, node, map[string]*string{
 			wellknown.DesiredDrainAnnotation: ptr(wellknown.UncordonVerb + "-" + facts.Desired.Config)})
@@ -269,7 +271,8 @@ func (a *Agent) update(ctx context.Context, node *corev1.Node, f Facts) (ctrl.Re
 	return ctrl.Result{RequeueAfter: nextPhaseAfter}, nil
 }
 
-// nextPhaseAfter is how soon the pass after a completed apply runs: at once, but as a new pass.
+// nextPhaseAfter is how soon the pass after a completed phase (apply, post-change actions, finish) runs: at
+// once, but as a new pass, and not after the rate limiter's failure back-off.
 const nextPhaseAfter = time.Millisecond
 
 // rollBack undoes an update whose files were written but whose OS change (or on-disk record) failed, as

@@ -46,11 +46,28 @@ func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
 		For(&corev1.Node{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return o.GetName() == a.opts.NodeName
 		}))).
-		Watches(&mcfgv1.MachineConfig{}, own, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&mcfgv1.MachineConfig{}, own, builder.WithPredicates(predicate.GenerationChangedPredicate{},
+			predicate.NewPredicateFuncs(a.namedByNode))).
 		Watches(&opv1.MachineConfiguration{}, own).
 		WatchesRawSource(source.Channel(a.driftEvent, own)).
 		WithOptions(controllerOptions()).
 		Complete(a)
+}
+
+// namedByNode passes the MachineConfigs the node's current and desired config annotations name: a change
+// to any other config in the cluster does not concern this node, and waking every daemon (each validating
+// its host) on every config change is work that grows with the cluster. A config the node comes to name
+// later is in the cache by the time the node's own event shows the new name. When the node cannot be read
+// from the cache, every config passes.
+func (a *Agent) namedByNode(o client.Object) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // the cache may still be syncing
+	defer cancel()
+	node := &corev1.Node{}
+	if err := a.client.Get(ctx, client.ObjectKey{Name: a.opts.NodeName}, node); err != nil {
+		return true
+	}
+	an := node.Annotations
+	return o.GetName() == an[wellknown.DesiredConfigAnnotation] || o.GetName() == an[wellknown.CurrentConfigAnnotation]
 }
 
 // NewManager returns a manager for one node's agent: its cache holds only that node (and the cluster-scoped

@@ -16,6 +16,7 @@ func FuzzMergeClusterPolicies(f *testing.F) {
 	f.Add("/etc/containers/registries.conf\n/etc/foo\n/etc/foo\n/etc/nmstate/openshift", "crio.service\nkubelet.service\ncrio.service", []byte{0, 1, 2, 3, 4})
 	f.Add("/etc/foo/\n/etc/foo", "", []byte{5})
 	f.Add("", "a.service", []byte{})
+	f.Add("/etc/kubernetes/credential-providers\n/etc/mine", "mine.service\niri-registry.service\nmine.service", []byte{2, 0, 1, 4, 3})
 	f.Fuzz(func(t *testing.T, paths, units string, actionKinds []byte) {
 		kinds := []opv1.NodeDisruptionPolicySpecAction{
 			{Type: opv1.NoneSpecAction},
@@ -85,9 +86,14 @@ func FuzzMergeClusterPolicies(f *testing.F) {
 		}
 
 		lastUnit := map[opv1.NodeDisruptionPolicyServiceName][]opv1.NodeDisruptionPolicyStatusAction{}
+		defaultUnit := map[opv1.NodeDisruptionPolicyServiceName][]opv1.NodeDisruptionPolicyStatusAction{}
 		var wantUnits []opv1.NodeDisruptionPolicyServiceName
+		for _, d := range defaults.Units {
+			defaultUnit[d.Name] = d.Actions
+			wantUnits = append(wantUnits, d.Name)
+		}
 		for _, u := range spec.Units {
-			if _, ok := lastUnit[u.Name]; !ok {
+			if _, ok := lastUnit[u.Name]; !ok && defaultUnit[u.Name] == nil {
 				wantUnits = append(wantUnits, u.Name)
 			}
 			lastUnit[u.Name] = convertActions(u.Actions)
@@ -95,8 +101,12 @@ func FuzzMergeClusterPolicies(f *testing.F) {
 		var gotUnits []opv1.NodeDisruptionPolicyServiceName
 		for _, u := range got.Units {
 			gotUnits = append(gotUnits, u.Name)
-			if !reflect.DeepEqual(u.Actions, lastUnit[u.Name]) {
-				t.Fatalf("%s: actions %v, want %v", u.Name, u.Actions, lastUnit[u.Name])
+			want, user := lastUnit[u.Name]
+			if !user {
+				want = defaultUnit[u.Name]
+			}
+			if !reflect.DeepEqual(u.Actions, want) {
+				t.Fatalf("%s: actions %v, want %v", u.Name, u.Actions, want)
 			}
 		}
 		if !reflect.DeepEqual(gotUnits, wantUnits) {

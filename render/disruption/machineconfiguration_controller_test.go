@@ -52,18 +52,31 @@ func TestDocsPoliciesReachStatus(t *testing.T) {
 				s.SSHKey.Actions[0].Type == opv1.NoneStatusAction // the previous apply's sshkey policy is gone
 		}},
 		{examples.NodeDisruptionPolicyUnits, func(s opv1.NodeDisruptionPolicyClusterStatus) bool {
-			return len(s.Units) == 1 && s.Units[0].Name == "auditd.service" && len(s.Units[0].Actions) == 4 &&
-				len(s.Files) == len(DefaultClusterPolicies().Files)
+			return len(s.Units) == 2 && s.Units[0].Name == "iri-registry.service" && s.Units[1].Name == "auditd.service" &&
+				len(s.Units[1].Actions) == 4 && len(s.Files) == len(DefaultClusterPolicies().Files)
 		}},
 		{examples.NodeDisruptionPolicyRegistries, func(s opv1.NodeDisruptionPolicyClusterStatus) bool {
-			return len(s.Files) == len(DefaultClusterPolicies().Files) && s.Files[4].Path == "/etc/containers/registries.conf" &&
-				len(s.Files[4].Actions) == 1 && s.Files[4].Actions[0].Type == opv1.NoneStatusAction && len(s.Units) == 0
+			return len(s.Files) == len(DefaultClusterPolicies().Files) && s.Files[3].Path == "/etc/containers/registries.conf" &&
+				len(s.Files[3].Actions) == 1 && s.Files[3].Actions[0].Type == opv1.NoneStatusAction &&
+				assert.ObjectsAreEqual(DefaultClusterPolicies().Units, s.Units)
+		}},
+		{overrideDefaults, func(s opv1.NodeDisruptionPolicyClusterStatus) bool {
+			d := DefaultClusterPolicies()
+			n := len(d.Files)
+			return len(s.Files) == n+1 && s.Files[8].Path == "/etc/kubernetes/credential-providers" &&
+				len(s.Files[8].Actions) == 1 && s.Files[8].Actions[0].Type == opv1.NoneStatusAction && s.Files[n].Path == "/etc/mine" &&
+				len(s.Units) == 2 && s.Units[0].Name == "iri-registry.service" && len(s.Units[0].Actions) == 1 &&
+				s.Units[0].Actions[0].Type == opv1.DrainStatusAction && s.Units[1].Name == "mine.service"
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.doc, func(t *testing.T) {
-			raw, err := examples.Doc(tc.doc)
-			require.NoError(t, err)
+			raw := []byte(tc.doc)
+			if tc.doc != overrideDefaults {
+				var err error
+				raw, err = examples.Doc(tc.doc)
+				require.NoError(t, err)
+			}
 			out, err := cp.Kubectl(ctx, raw, "apply", "-f", "-")
 			require.NoError(t, err, out)
 			waitStatus(ctx, t, cp, tc.check)
@@ -83,3 +96,27 @@ func waitStatus(ctx context.Context, t *testing.T, cp *controlplane.ControlPlane
 	require.NoError(t, err, "status never matched; last: generation %d observed %d policies %+v", last.Generation,
 		last.Status.ObservedGeneration, last.Status.NodeDisruptionPolicyStatus.ClusterPolicies)
 }
+
+// overrideDefaults overrides a default file and the default unit, and adds a file and a unit of its own, new
+// ones listed first: the defaults keep their places, the new entries follow them.
+const overrideDefaults = `apiVersion: operator.openshift.io/v1
+kind: MachineConfiguration
+metadata:
+  name: cluster
+spec:
+  nodeDisruptionPolicy:
+    files:
+    - path: /etc/mine
+      actions:
+      - type: Drain
+    - path: /etc/kubernetes/credential-providers
+      actions:
+      - type: None
+    units:
+    - name: mine.service
+      actions:
+      - type: None
+    - name: iri-registry.service
+      actions:
+      - type: Drain
+`

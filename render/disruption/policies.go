@@ -1,6 +1,8 @@
 package disruption
 
 import (
+	"slices"
+
 	opv1 "github.com/openshift/api/operator/v1"
 )
 
@@ -20,61 +22,98 @@ func file(path string, actions ...opv1.NodeDisruptionPolicyStatusAction) opv1.No
 	return opv1.NodeDisruptionPolicyStatusFile{Path: path, Actions: actions}
 }
 
-// DefaultClusterPolicies returns the policies every cluster has before the user adds any: the list the
-// OpenShift 4.19 docs show in MachineConfiguration status (in that order), then the policies newer
-// releases add for CRI-O signature policies and kubelet credential providers.
+// ReferenceRelease is the reference release whose default node disruption policies DefaultClusterPolicies
+// returns: the Machine Config Operator at commit 7ff337a4ffac (August 2026), the release this project pins:
+// its compatibility facts are read from that commit, and go.mod's openshift/api is of the same month.
+const ReferenceRelease = "machine-config-operator 7ff337a4ffac (August 2026)"
+
+// Service names the default policies use.
+const (
+	crioService        = "crio.service"
+	kubeletService     = "kubelet.service"
+	updateCATrust      = "coreos-update-ca-trust.service"
+	iriRegistryService = "iri-registry.service"
+)
+
+// docs419Files is the baseline: the default file policies the OpenShift 4.19 docs show in
+// MachineConfiguration status.nodeDisruptionPolicyStatus.clusterPolicies, in their order.
+func docs419Files() []opv1.NodeDisruptionPolicyStatusFile {
+	return []opv1.NodeDisruptionPolicyStatusFile{
+		file("/etc/mco/internal-registry-pull-secret.json", action(opv1.NoneStatusAction)),
+		file("/var/lib/kubelet/config.json", action(opv1.NoneStatusAction)),
+		file("/etc/machine-config-daemon/no-reboot/containers-gpg.pub", reload(crioService)),
+		file("/etc/containers/policy.json", reload(crioService)),
+		file("/etc/containers/registries.conf", action(opv1.SpecialStatusAction)),
+		file("/etc/containers/registries.d", reload(crioService)),
+		file("/etc/nmstate/openshift", action(opv1.NoneStatusAction)),
+		file("/etc/pki/ca-trust/source/anchors/openshift-config-user-ca-bundle.crt",
+			restart(updateCATrust), restart(crioService)),
+	}
+}
+
+// DefaultClusterPolicies returns the policies every cluster has before the user adds any: those of
+// ReferenceRelease, in its order. They are the 4.19 docs' list (docs419Files) with that release's changes:
+//   - /etc/mco/internal-registry-pull-secret.json is gone (the daemon keeps that file from the
+//     ControllerConfig; no MachineConfig writes it);
+//   - /etc/crio/policies (CRI-O's per-namespace signature policies) reloads crio, after registries.d;
+//   - at the end: /etc/kubernetes/credential-providers restarts the kubelet; the kubelet's
+//     40-kubelet-crio-image-credential-provider.conf drop-in reloads systemd and restarts the kubelet; the
+//     internal release image registry's /etc/iri-registry and /usr/local/bin/load-registry-image.sh restart
+//     iri-registry.service and its /etc/pki/ca-trust/source/anchors/iri-root-ca.crt restarts
+//     coreos-update-ca-trust.service;
+//   - a unit policy: iri-registry.service reloads systemd and restarts itself.
+//
+// SSH key changes do nothing (None).
 func DefaultClusterPolicies() opv1.NodeDisruptionPolicyClusterStatus {
-	crio := "crio.service"
+	var files []opv1.NodeDisruptionPolicyStatusFile
+	for _, f := range docs419Files() {
+		switch f.Path {
+		case "/etc/mco/internal-registry-pull-secret.json":
+			continue
+		case "/etc/containers/registries.d":
+			files = append(files, f, file("/etc/crio/policies", reload(crioService)))
+			continue
+		}
+		files = append(files, f)
+	}
+	files = append(files,
+		file("/etc/kubernetes/credential-providers", restart(kubeletService)),
+		file("/etc/systemd/system/kubelet.service.d/40-kubelet-crio-image-credential-provider.conf",
+			action(opv1.DaemonReloadStatusAction), restart(kubeletService)),
+		file("/etc/iri-registry", restart(iriRegistryService)),
+		file("/usr/local/bin/load-registry-image.sh", restart(iriRegistryService)),
+		file("/etc/pki/ca-trust/source/anchors/iri-root-ca.crt", restart(updateCATrust)),
+	)
 	return opv1.NodeDisruptionPolicyClusterStatus{
-		Files: []opv1.NodeDisruptionPolicyStatusFile{
-			file("/etc/mco/internal-registry-pull-secret.json", action(opv1.NoneStatusAction)),
-			file("/var/lib/kubelet/config.json", action(opv1.NoneStatusAction)),
-			file("/etc/machine-config-daemon/no-reboot/containers-gpg.pub", reload(crio)),
-			file("/etc/containers/policy.json", reload(crio)),
-			file("/etc/containers/registries.conf", action(opv1.SpecialStatusAction)),
-			file("/etc/containers/registries.d", reload(crio)),
-			file("/etc/nmstate/openshift", action(opv1.NoneStatusAction)),
-			file("/etc/pki/ca-trust/source/anchors/openshift-config-user-ca-bundle.crt",
-				restart("coreos-update-ca-trust.service"), restart(crio)),
-			file("/etc/crio/policies", reload(crio)),
-			file("/etc/kubernetes/credential-providers", restart("kubelet.service")),
-			file("/etc/systemd/system/kubelet.service.d/40-kubelet-crio-image-credential-provider.conf",
-				action(opv1.DaemonReloadStatusAction), restart("kubelet.service")),
-		},
+		Files: files,
+		Units: []opv1.NodeDisruptionPolicyStatusUnit{{
+			Name:    iriRegistryService,
+			Actions: []opv1.NodeDisruptionPolicyStatusAction{action(opv1.DaemonReloadStatusAction), restart(iriRegistryService)},
+		}},
 		SSHKey: opv1.NodeDisruptionPolicyStatusSSHKey{Actions: []opv1.NodeDisruptionPolicyStatusAction{action(opv1.NoneStatusAction)}},
 	}
 }
 
-// MergeClusterPolicies merges the user's policies into the defaults: a user file policy for exactly the
-// same path replaces the default in place, otherwise it is appended in the user's order; units likewise
-// by name; user ssh key actions, if any, replace the default ones.
+// MergeClusterPolicies merges the user's policies into the defaults as the reference does: the defaults
+// first, in their order; a user file policy for exactly the path of one already in the list (a default, or
+// an earlier user entry the API server would not have let through) replaces it in place, any other is
+// appended after the defaults in the user's order; units likewise by name; the user's ssh key actions, if
+// any, replace the default ones.
 func MergeClusterPolicies(spec opv1.NodeDisruptionPolicyConfig) opv1.NodeDisruptionPolicyClusterStatus {
 	out := DefaultClusterPolicies()
 	for _, f := range spec.Files {
 		converted := opv1.NodeDisruptionPolicyStatusFile{Path: f.Path, Actions: convertActions(f.Actions)}
-		replaced := false
-		for i := range out.Files {
-			if out.Files[i].Path == f.Path {
-				out.Files[i] = converted
-				replaced = true
-				break
-			}
-		}
-		if !replaced {
+		if i := slices.IndexFunc(out.Files, func(d opv1.NodeDisruptionPolicyStatusFile) bool { return d.Path == f.Path }); i >= 0 {
+			out.Files[i] = converted
+		} else {
 			out.Files = append(out.Files, converted)
 		}
 	}
 	for _, u := range spec.Units {
 		converted := opv1.NodeDisruptionPolicyStatusUnit{Name: u.Name, Actions: convertActions(u.Actions)}
-		replaced := false
-		for i := range out.Units {
-			if out.Units[i].Name == u.Name {
-				out.Units[i] = converted
-				replaced = true
-				break
-			}
-		}
-		if !replaced {
+		if i := slices.IndexFunc(out.Units, func(d opv1.NodeDisruptionPolicyStatusUnit) bool { return d.Name == u.Name }); i >= 0 {
+			out.Units[i] = converted
+		} else {
 			out.Units = append(out.Units, converted)
 		}
 	}

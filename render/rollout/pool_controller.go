@@ -92,10 +92,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	if err := r.applyNodes(ctx, pool, &d); err != nil {
 		return requeueOnConflict(err)
 	}
-	if err := r.applyMachineConfigNodes(ctx, d.MachineConfigNodes); err != nil {
-		return requeueOnConflict(err)
-	}
-	if err := r.writeStatus(ctx, pool, d.Status, s.inputs.Layering); err != nil {
+	// The MachineConfigNodes and the pool status are independent: written at the same time.
+	var mcnErr, statusErr error
+	inParallel(2, func(i int) {
+		if i == 0 {
+			mcnErr = r.applyMachineConfigNodes(ctx, d.MachineConfigNodes)
+		} else {
+			statusErr = r.writeStatus(ctx, pool, d.Status, s.inputs.Layering)
+		}
+	})
+	if err := errors.Join(mcnErr, statusErr); err != nil {
 		return requeueOnConflict(err)
 	}
 	if d.Hold == HoldInvalidMaxUnavailable {
@@ -210,23 +216,29 @@ func (r *Reconciler) remember(node *corev1.Node) {
 	r.pending[node.Name] = pendingWrite{staleVersion: node.ResourceVersion, at: r.Clock.Now()}
 }
 
-// applyNodes patches each changed node with only its changed annotations and taints (NodePatch), then
-// reports the newly targeted nodes with one event.
+// applyNodes patches each changed node with only its changed annotations and taints (NodePatch), the
+// patches of one pass in parallel (each is a round trip to the API server, and the next node of a rollout
+// waits for the pass), then reports the newly targeted nodes with one event.
 func (r *Reconciler) applyNodes(ctx context.Context, pool *mcfgv1.MachineConfigPool, d *Decision) error {
-	var errs []error
-	var targeted []string
-	for _, c := range d.NodeChanges {
+	errs := make([]error, len(d.NodeChanges))
+	patched := make([]bool, len(d.NodeChanges))
+	inParallel(len(d.NodeChanges), func(i int) {
+		c := d.NodeChanges[i]
 		patch, err := NodePatch(c)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			errs[i] = err
+			return
 		}
 		if err := r.Client.Patch(ctx, c.Updated, client.RawPatch(types.MergePatchType, patch)); err != nil {
-			errs = append(errs, fmt.Errorf("patching node %s: %w", c.Node.Name, err))
-			continue
+			errs[i] = fmt.Errorf("patching node %s: %w", c.Node.Name, err)
+			return
 		}
 		r.remember(c.Node)
-		if c.Targeted {
+		patched[i] = true
+	})
+	var targeted []string
+	for i, c := range d.NodeChanges {
+		if patched[i] && c.Targeted {
 			targeted = append(targeted, c.Node.Name)
 		}
 	}
@@ -247,24 +259,47 @@ func (r *Reconciler) applyNodes(ctx context.Context, pool *mcfgv1.MachineConfigP
 }
 
 func (r *Reconciler) applyMachineConfigNodes(ctx context.Context, changes []MachineConfigNodeChange) error {
-	var errs []error
-	for _, c := range changes {
+	errs := make([]error, len(changes))
+	inParallel(len(changes), func(i int) {
+		c := changes[i]
 		if c.Existing == nil {
 			if err := r.Client.Create(ctx, c.Desired); err != nil && !apierrors.IsAlreadyExists(err) {
-				errs = append(errs, fmt.Errorf("creating MachineConfigNode %s: %w", c.Desired.Name, err))
+				errs[i] = fmt.Errorf("creating MachineConfigNode %s: %w", c.Desired.Name, err)
 			}
-			continue
+			return
 		}
 		patch, err := MachineConfigNodeSpecPatch(c.Desired.Spec)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			errs[i] = err
+			return
 		}
 		if err := r.Client.Patch(ctx, c.Desired, client.RawPatch(types.MergePatchType, patch)); err != nil {
-			errs = append(errs, fmt.Errorf("updating MachineConfigNode %s: %w", c.Desired.Name, err))
+			errs[i] = fmt.Errorf("updating MachineConfigNode %s: %w", c.Desired.Name, err)
 		}
-	}
+	})
 	return errors.Join(errs...)
+}
+
+// maxParallelWrites bounds the writes one pass has in flight.
+const maxParallelWrites = 8
+
+// inParallel runs f(0) … f(n-1), at most maxParallelWrites at a time, and waits for them all.
+func inParallel(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	sem := make(chan struct{}, maxParallelWrites)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 // writeStatus writes the pool status when it changed, in one update of the status subresource guarded by
