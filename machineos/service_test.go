@@ -3,6 +3,7 @@ package machineos_test
 import (
 	"context"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -61,6 +62,14 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+	// The integration tests wait mostly (Job back-offs, pods, pushes), each on its own control plane: run
+	// them all at once unless -parallel says otherwise, so the package takes as long as its longest test.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", "8")
 	}
 	os.Exit(m.Run())
 }
@@ -186,6 +195,7 @@ func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 // TestBuildService runs the docs' MachineOSConfig (push target moved to the local registry) through the
 // build service on the real parts, then a layer-only change, then the rebuild annotation.
 func TestBuildService(t *testing.T) {
+	t.Parallel() // each test has its own control plane, registry and pod runner
 	e, ctx := startEnv(t)
 	mosc := docsMOSC(e.reg.Ref("openshift/os-image", ":latest"),
 		"FROM configs AS final\nRUN dnf install -y cowsay && \\\n  dnf clean all && \\\n  ostree container commit\n"+
@@ -266,6 +276,7 @@ func TestBuildService(t *testing.T) {
 // TestInvalidContainerfileFailsAtOnce: a Containerfile that does not parse fails the build without a Job
 // and marks the pool ImageBuildDegraded.
 func TestInvalidContainerfileFailsAtOnce(t *testing.T) {
+	t.Parallel() // each test has its own control plane, registry and pod runner
 	e, ctx := startEnv(t)
 	require.NoError(t, e.c.Create(ctx, docsMOSC(e.reg.Ref("openshift/os-image", ":latest"), "FROM configs AS final\nFROBNICATE the image\n")))
 	failed := waitBuild(ctx, t, e.c, osbuild.StateFailed)
@@ -381,6 +392,7 @@ func base64Encode(b []byte) string { return base64.StdEncoding.EncodeToString(b)
 // ImageBuildDegraded), a Job deleted mid-build (Interrupted), and the controllers restarted mid-build (the
 // running Job is picked up: no second Job, the build succeeds).
 func TestBuildFailuresAndRestarts(t *testing.T) {
+	t.Parallel() // each test has its own control plane, registry and pod runner
 	e, ctx := startEnv(t)
 	for _, p := range []string{"fails", "interrupted", "restarted", "recreated"} {
 		require.NoError(t, e.c.Create(ctx, pool(p, "worker", p)))
