@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every native Go fuzz target for a short fixed time (FUZZTIME, 10s each by default; hack/test.sh
-# runs it with 3s). Go fuzzes one target per run, so each package's instrumented test binary is built once
-# (`go test -c -fuzz`) and run once per target, in the package's directory as `go test -fuzz` does.
+# runs it with 3s, alongside the tests). Go fuzzes one target per run, so each package's instrumented test
+# binary is built once (`go test -c -fuzz`) and run once per target, in the package's directory as
+# `go test -fuzz` does.
 # Targets are found by grepping the test files for `func Fuzz`, so a new target is picked up without
 # editing this script. A crasher fails the run; it is written under the package's
 # testdata/fuzz/<FuzzName>/, where it stays as a corpus entry once the bug is fixed. FUZZ_FILTER (a grep -E
@@ -34,7 +35,8 @@ while read -r dir target; do
 	fi
 	[ -x "$bin" ] || continue
 	echo "=== fuzz ./$dir $target ($FUZZTIME)"
-	# -test.parallel bounds the fuzz workers: CI machines have 2 cores. The corpus cache is go test's own.
+	# -test.parallel bounds the fuzz workers (FUZZ_PARALLEL, 2 by default: CI machines have 2 cores; hack/test.sh
+	# uses 1, the tests running alongside). The corpus cache is go test's own.
 	if ! (cd "$dir" && "$bin" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$FUZZTIME" \
 		-test.parallel "${FUZZ_PARALLEL:-2}" -test.fuzzcachedir "$fuzzcache/$module/$dir" -test.timeout 10m); then
 		failed+=("./$dir $target")
