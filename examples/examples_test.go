@@ -16,6 +16,7 @@ import (
 // TestDocsMachineOSConfigAppliesUnchanged applies the docs' MachineOSConfig with kubectl, byte for byte, and
 // reads it back typed: every field the docs set is stored.
 func TestDocsMachineOSConfigAppliesUnchanged(t *testing.T) {
+	t.Parallel() // its own control plane
 	cp := controlplane.Start(t, controlplane.Options{})
 	raw, err := Doc(MachineOSConfigLayeredImage)
 	if err != nil {
@@ -58,6 +59,7 @@ func TestDocsMachineOSConfigAppliesUnchanged(t *testing.T) {
 // TestInvalidPushSpecRejected checks that the CRD's validation refuses push specs that are not
 // host[:port][/namespace]/name:tag, with the API's message naming the field.
 func TestInvalidPushSpecRejected(t *testing.T) {
+	t.Parallel() // its own control plane
 	cp := controlplane.Start(t, controlplane.Options{})
 	raw, err := Doc(MachineOSConfigLayeredImage)
 	if err != nil {

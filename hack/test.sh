@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # The test command (README; .ci/run calls it): installs what the tests need — Debian packages, the
 # control-plane binaries built from the Go module proxy (cached per machine) — then checks formatting,
-# vets and runs every test on the real parts. Extra arguments go to `go test` (e.g. -run, -v).
+# vets and runs every test on the real parts, with the checks CI needs:
+#   - the race detector over the controllers, the node agent and the registry GC (RACE_PACKAGES): those
+#     packages run under -race instead of a second plain run, in one `go test`, at the same time as the
+#     plain `go test` of the rest (the tests mostly wait on control planes, pods and back-offs);
+#   - every native fuzz target for a short fixed time (hack/fuzz.sh; FUZZTIME, 3s each here, one fuzz
+#     worker; FUZZTIME=0 skips it), at the same time as the tests, its output shown after theirs;
+#   - the goroutine-leak checks, which run in the test packages' TestMain (internal/leakcheck).
+# Extra arguments go to `go test` (e.g. -short, -run X -v). Package patterns among them (./pkg/...) narrow
+# the run to those packages (each still under -race when it is in RACE_PACKAGES), and fuzzing is skipped.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -14,5 +22,59 @@ echo "setup done in $(( $(date +%s) - t0 ))s (control-plane binaries: $KUBEBUILD
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './hack/*'))
 if [ -n "$unformatted" ]; then echo "gofmt needed on:"; echo "$unformatted"; exit 1; fi
 go vet ./...
-go test -count=1 -timeout 60m "$@" ./...
+
+# The packages under the race detector. machineos (the build service) and the other packages that run real
+# buildah builds are left out: buildah's storage and image copies are several times slower under -race
+# and they hold the suite's longest waits already (README, "hack/test.sh").
+RACE_PACKAGES=${RACE_PACKAGES:-"./render/... ./registry/gc/... ./daemon/..."}
+FUZZTIME=${FUZZTIME:-3s}
+
+flags=() patterns=()
+for a in "$@"; do
+	case $a in
+	./* | ../* | github.com/imagemode/*) patterns+=("$a") ;;
+	*) flags+=("$a") ;;
+	esac
+done
+fuzz=true
+if [ ${#patterns[@]} -eq 0 ]; then patterns=(./...); else fuzz=false; fi
+[ "$FUZZTIME" = 0 ] && fuzz=false
+# shellcheck disable=SC2086
+race_all=$(go list $RACE_PACKAGES)
+selected=$(go list "${patterns[@]}")
+race=$(comm -12 <(sort <<<"$race_all") <(sort <<<"$selected") | tr '\n' ' ')
+plain=$(comm -13 <(sort <<<"$race_all") <(sort <<<"$selected") | tr '\n' ' ')
+
+# -ldflags=-w: test binaries without DWARF link in about half the time (stack traces keep file:line).
+common=(-count=1 -timeout 60m -ldflags=-w)
+pids=() names=()
+if [ -n "${race// /}" ]; then
+	# shellcheck disable=SC2086
+	go test -race "${common[@]}" "${flags[@]}" $race &
+	pids+=($!) names+=("go test -race ($RACE_PACKAGES)")
+fi
+if [ -n "${plain// /}" ]; then
+	# shellcheck disable=SC2086
+	go test "${common[@]}" "${flags[@]}" $plain &
+	pids+=($!) names+=("go test (the other packages)")
+fi
+fuzzlog=$(mktemp)
+trap 'rm -f "$fuzzlog"' EXIT
+if $fuzz; then
+	FUZZTIME=$FUZZTIME FUZZ_PARALLEL=${FUZZ_PARALLEL:-1} hack/fuzz.sh >"$fuzzlog" 2>&1 &
+	fuzzpid=$!
+fi
+failed=()
+for i in "${!pids[@]}"; do
+	wait "${pids[$i]}" || failed+=("${names[$i]}")
+done
+echo "tests done in $(( $(date +%s) - t0 ))s"
+if $fuzz; then
+	wait "$fuzzpid" || failed+=("hack/fuzz.sh")
+	grep -v '^fuzz: elapsed' "$fuzzlog" || true
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+	printf 'failed: %s\n' "${failed[@]}"
+	exit 1
+fi
 echo "test command done in $(( $(date +%s) - t0 ))s"

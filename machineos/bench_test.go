@@ -197,8 +197,15 @@ func waitServiceBuild(ctx context.Context, b *testing.B, e *env, not string) str
 // buildLog is the build pod's own log of a build (its timings), indented.
 func buildLog(ctx context.Context, e *env, build string) string {
 	cm := &corev1.ConfigMap{}
-	if err := e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: osbuild.BuildLogCMName(build)}, cm); err != nil {
-		return "  (no build log: " + err.Error() + ")\n"
+	// The pod writes its whole log when it exits, a moment after the build succeeded (untimed here).
+	for i := 0; ; i++ {
+		if err := e.c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: osbuild.BuildLogCMName(build)}, cm); err != nil {
+			return "  (no build log: " + err.Error() + ")\n"
+		}
+		if cm.Annotations[osbuild.BuildLogCompleteAnnotation] == "true" || i == 100 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	var b strings.Builder
 	for _, l := range strings.Split(cm.Data[osbuild.BuildLogKey], "\n") {

@@ -33,6 +33,7 @@ import (
 // registry that refuses the base pull secret builds nothing and says so; moving the tag back adopts the
 // first build again (same name, its image still there: no build).
 func TestBaseImageTagMoves(t *testing.T) {
+	t.Parallel() // each test has its own control plane, registry and pod runner
 	e, ctx := startEnvWith(t, envOptions{baseTag: ":moving", service: func(o *machineos.Options) {
 		o.BaseImageRecheck = 2 * time.Second
 		o.BaseImageTimeout = 5 * time.Second
@@ -93,6 +94,7 @@ func TestBaseImageTagMoves(t *testing.T) {
 // (a checksum of the entitlement lands in the image, the entitlement itself does not) and flagged on the
 // build's objects; a second MachineOSConfig for the same pool is refused.
 func TestEntitlementsAndConflicts(t *testing.T) {
+	t.Parallel() // each test has its own control plane, registry and pod runner
 	e, ctx := startEnv(t)
 	ns := wellknown.MCONamespace
 	entitlement := "-----BEGIN CERTIFICATE-----\nentitled to test\n-----END CERTIFICATE-----\n"

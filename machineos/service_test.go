@@ -3,6 +3,7 @@ package machineos_test
 import (
 	"context"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -62,6 +63,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// The integration tests wait mostly (Job back-offs, pods, pushes), each on its own control plane: run
+	// them all at once unless -parallel says otherwise, so the package takes as long as its longest test.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", "8")
+	}
 	os.Exit(m.Run())
 }
 
@@ -99,7 +108,7 @@ func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 		e.opts.service(&opts)
 	}
 	require.NoError(t, machineos.AddToManager(mgr, opts))
-	return run(ctx, mgr)
+	return run(ctx, t, mgr)
 }
 
 func newManager(t testing.TB, cp *controlplane.ControlPlane) ctrl.Manager {
@@ -110,11 +119,18 @@ func newManager(t testing.TB, cp *controlplane.ControlPlane) ctrl.Manager {
 	return mgr
 }
 
-// run starts mgr and returns a function that stops it and waits.
-func run(ctx context.Context, mgr ctrl.Manager) func() {
+// run starts mgr and returns a function that stops it and waits. A manager that fails (its caches never
+// sync, say) is reported at once, not found later as a build that never moves.
+func run(ctx context.Context, t testing.TB, mgr ctrl.Manager) func() {
 	mgrCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mgrCtx) }()
+	go func() {
+		err := mgr.Start(mgrCtx)
+		if err != nil && mgrCtx.Err() == nil {
+			t.Errorf("manager stopped: %v", err)
+		}
+		done <- err
+	}()
 	var stopped bool
 	return func() {
 		if !stopped {
@@ -176,7 +192,7 @@ func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 		Env: []string{execAsEnv + "=imagemode-builder", "KUBECONFIG=" + cp.KubeconfigPath}, KillGrace: 2 * time.Second,
 	}}
 	require.NoError(t, runner.SetupWithManager(runnerMgr))
-	stopRunner := run(ctx, runnerMgr)
+	stopRunner := run(ctx, t, runnerMgr)
 	t.Cleanup(func() { stopRunner(); runner.Stop() })
 	e.stopControllers = e.startControllers(ctx, t)
 	t.Cleanup(func() { e.stopControllers() })
@@ -186,6 +202,7 @@ func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 // TestBuildService runs the docs' MachineOSConfig (push target moved to the local registry) through the
 // build service on the real parts, then a layer-only change, then the rebuild annotation.
 func TestBuildService(t *testing.T) {
+	t.Parallel() // each test has its own control plane, registry and pod runner
 	e, ctx := startEnv(t)
 	mosc := docsMOSC(e.reg.Ref("openshift/os-image", ":latest"),
 		"FROM configs AS final\nRUN dnf install -y cowsay && \\\n  dnf clean all && \\\n  ostree container commit\n"+
@@ -266,6 +283,7 @@ func TestBuildService(t *testing.T) {
 // TestInvalidContainerfileFailsAtOnce: a Containerfile that does not parse fails the build without a Job
 // and marks the pool ImageBuildDegraded.
 func TestInvalidContainerfileFailsAtOnce(t *testing.T) {
+	t.Parallel() // each test has its own control plane, registry and pod runner
 	e, ctx := startEnv(t)
 	require.NoError(t, e.c.Create(ctx, docsMOSC(e.reg.Ref("openshift/os-image", ":latest"), "FROM configs AS final\nFROBNICATE the image\n")))
 	failed := waitBuild(ctx, t, e.c, osbuild.StateFailed)
@@ -381,6 +399,7 @@ func base64Encode(b []byte) string { return base64.StdEncoding.EncodeToString(b)
 // ImageBuildDegraded), a Job deleted mid-build (Interrupted), and the controllers restarted mid-build (the
 // running Job is picked up: no second Job, the build succeeds).
 func TestBuildFailuresAndRestarts(t *testing.T) {
+	t.Parallel() // each test has its own control plane, registry and pod runner
 	e, ctx := startEnv(t)
 	for _, p := range []string{"fails", "interrupted", "restarted", "recreated"} {
 		require.NoError(t, e.c.Create(ctx, pool(p, "worker", p)))
@@ -391,34 +410,39 @@ func TestBuildFailuresAndRestarts(t *testing.T) {
 		require.NoError(t, e.c.Create(ctx, m))
 	}
 	newMOSC("fails", "FROM configs AS final\nRUN echo this build breaks >&2 && exit 7\n")
-	newMOSC("interrupted", "FROM configs AS final\nRUN sleep 60\n")
-	newMOSC("restarted", "FROM configs AS final\nRUN sleep 6 && touch /etc/after-restart\n")
-	newMOSC("recreated", "FROM configs AS final\nRUN sleep 4 && touch /etc/recreated\n")
-
-	// Delete the build of "recreated" while it runs: the MachineOSConfig controller makes it again (same
-	// name, new object) and it succeeds.
-	doomed := waitPoolBuild(ctx, t, e.c, "recreated", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
-	require.NoError(t, e.c.Delete(ctx, doomed))
-	again := waitPoolBuild(ctx, t, e.c, "recreated", func(b *mcfgv1.MachineOSBuild) bool {
-		return b.UID != doomed.UID && osbuild.StateOf(b) == osbuild.StateSucceeded
-	})
-	assert.Equal(t, doomed.Name, again.Name, "recreated under the same name")
+	// The other builds sleep long enough to be caught running whatever the machine's load (each step below
+	// acts as soon as its build is seen Building); "fails" takes longer anyway (its back-offs).
+	newMOSC("interrupted", "FROM configs AS final\nRUN sleep 300\n")
+	newMOSC("restarted", "FROM configs AS final\nRUN sleep 20 && touch /etc/after-restart\n")
+	newMOSC("recreated", "FROM configs AS final\nRUN sleep 20 && touch /etc/recreated\n")
 
 	// Restart the controllers while "restarted" builds.
 	building := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
 	e.stopControllers()
 	e.stopControllers = e.startControllers(ctx, t)
-	done := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b).IsTerminal() })
-	assert.Equal(t, osbuild.StateSucceeded, osbuild.StateOf(done))
-	assert.Equal(t, building.UID, done.UID, "the same build carried on")
-	assert.Equal(t, building.Annotations[wellknown.JobUIDAnnotation], done.Annotations[wellknown.JobUIDAnnotation], "no second Job")
 
 	// Delete the Job of "interrupted" while it runs.
 	inflight := waitPoolBuild(ctx, t, e.c, "interrupted", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
 	require.NoError(t, e.c.Delete(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: wellknown.MCONamespace, Name: "build-" + inflight.Name}},
 		client.PropagationPolicy(metav1.DeletePropagationBackground)))
+
+	// Delete the build of "recreated" while it runs: the MachineOSConfig controller makes it again (same
+	// name, new object) and it succeeds.
+	doomed := waitPoolBuild(ctx, t, e.c, "recreated", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
+	require.NoError(t, e.c.Delete(ctx, doomed))
+
+	done := waitPoolBuild(ctx, t, e.c, "restarted", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b).IsTerminal() })
+	assert.Equal(t, osbuild.StateSucceeded, osbuild.StateOf(done))
+	assert.Equal(t, building.UID, done.UID, "the same build carried on")
+	assert.Equal(t, building.Annotations[wellknown.JobUIDAnnotation], done.Annotations[wellknown.JobUIDAnnotation], "no second Job")
+
 	interrupted := waitPoolBuild(ctx, t, e.c, "interrupted", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b).IsTerminal() })
 	assert.Equal(t, osbuild.StateInterrupted, osbuild.StateOf(interrupted))
+
+	again := waitPoolBuild(ctx, t, e.c, "recreated", func(b *mcfgv1.MachineOSBuild) bool {
+		return b.UID != doomed.UID && osbuild.StateOf(b) == osbuild.StateSucceeded
+	})
+	assert.Equal(t, doomed.Name, again.Name, "recreated under the same name")
 
 	// "fails" gets its four attempts (the Job controller's back-off between them), then fails.
 	failed := waitPoolBuild(ctx, t, e.c, "fails", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b).IsTerminal() })
@@ -463,6 +487,35 @@ func waitPoolBuild(ctx context.Context, t *testing.T, c client.Client, pool stri
 			}
 		}
 		return false, nil
-	}), "build of pool %s never reached the expected state", pool)
+	}), "build of pool %s never reached the expected state (%s)", pool, describePoolBuilds(c, pool))
 	return got
+}
+
+// describePoolBuilds says where the builds of pool and their Jobs and pods are, for a failure message.
+func describePoolBuilds(c client.Client, pool string) string {
+	ctx := context.Background()
+	var b strings.Builder
+	var list mcfgv1.MachineOSBuildList
+	_ = c.List(ctx, &list, client.MatchingLabels{wellknown.MachineOSConfigLabel: pool})
+	for _, m := range list.Items {
+		fmt.Fprintf(&b, "build %s uid %s state %q annotations %v;", m.Name, m.UID, osbuild.StateOf(&m), m.Annotations)
+		for _, cond := range m.Status.Conditions {
+			fmt.Fprintf(&b, " %s=%s(%s: %s)", cond.Type, cond.Status, cond.Reason, cond.Message)
+		}
+		job := &batchv1.Job{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: osbuild.JobName(m.Name)}, job); err != nil {
+			fmt.Fprintf(&b, "; job: %v", err)
+		} else {
+			fmt.Fprintf(&b, "; job uid %s status %+v", job.UID, job.Status)
+		}
+		var pods corev1.PodList
+		_ = c.List(ctx, &pods, client.InNamespace(wellknown.MCONamespace), client.MatchingLabels{wellknown.MachineOSBuildLabel: m.Name})
+		for _, p := range pods.Items {
+			fmt.Fprintf(&b, "; pod %s phase %s node %q statuses %+v", p.Name, p.Status.Phase, p.Spec.NodeName, p.Status.ContainerStatuses)
+		}
+		cm := &corev1.ConfigMap{}
+		err := c.Get(ctx, types.NamespacedName{Namespace: wellknown.MCONamespace, Name: osbuild.DigestCMName(m.Name)}, cm)
+		fmt.Fprintf(&b, "; digest configmap: %v %v\n", cm.Data, err)
+	}
+	return b.String()
 }

@@ -201,6 +201,7 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 			logf("closing image store: %v", err)
 		}
 	}()
+	logf("opened the image store")
 	pull := &imagetypes.SystemContext{AuthFilePath: o.BasePullAuthFile, DockerPerHostCertDirPath: certsD, BlobInfoCacheDir: blobCache}
 	id, err := buildah.Build(ctx, store, buildah.BuildOptions{
 		ContextDir: ctxDir, Containerfile: "Containerfile", Tag: "localhost/imagemode-build:" + localTag(o),

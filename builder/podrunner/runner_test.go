@@ -106,8 +106,12 @@ func TestRunnerRunsJobPods(t *testing.T) {
 			_, err = fmtSscan(strings.TrimSpace(string(raw)), &pid)
 			return err == nil, nil
 		}))
-		pod := onlyPod(ctx, t, c, job.Name)
-		require.Equal(t, corev1.PodRunning, pod.Status.Phase)
+		// The runner writes Running right after starting the process, which may have written its pid first.
+		var pod *corev1.Pod
+		require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			pod = onlyPod(ctx, t, c, job.Name)
+			return pod.Status.Phase == corev1.PodRunning, nil
+		}), "the pod never went Running")
 		require.NoError(t, c.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationForeground)))
 		require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 			err := c.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{})

@@ -17,6 +17,9 @@ var errVolumeNotReady = errors.New("volume source not found yet")
 
 // materialize writes every volume of pod into dir/<volume name>.
 func (r *Runner) materialize(ctx context.Context, pod *corev1.Pod, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	for _, v := range pod.Spec.Volumes {
 		target := filepath.Join(dir, v.Name)
 		var err error
@@ -124,6 +127,10 @@ func (r *Runner) linkHostPath(src *corev1.HostPathVolumeSource, target string) e
 	}
 	if _, err := os.Stat(host); err != nil {
 		return fmt.Errorf("host path %s: %w", src.Path, err)
+	}
+	// A pod whose ConfigMap or Secret was not there yet is prepared again: its link is already made.
+	if dest, err := os.Readlink(target); err == nil && dest == host {
+		return nil
 	}
 	return os.Symlink(host, target)
 }

@@ -160,6 +160,7 @@ func stateIs(state string) func(*corev1.Node) bool {
 // registries.conf changes (Special), the layered pool (image, layer-only change, leaving it), and a classic
 // pool's kernel type and extensions.
 func TestAgentScenarios(t *testing.T) {
+	t.Parallel() // its own control plane
 	if testing.Short() {
 		t.Skip("integration test (skipped with -short)")
 	}

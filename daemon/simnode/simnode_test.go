@@ -147,6 +147,7 @@ func readHostFile(t *testing.T, n *simnode.Node, p string) string {
 // image change pulled from the registry and booted, drift detected and cleared, and a daemon killed between
 // writing an update and rebooting.
 func TestNodeAgent(t *testing.T) {
+	t.Parallel() // its own control plane
 	if testing.Short() {
 		t.Skip("integration test (skipped with -short)")
 	}

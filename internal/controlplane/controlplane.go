@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -64,16 +65,22 @@ type ControlPlane struct {
 	ownWorkDir bool
 }
 
+// setLoggerOnce guards the one SetLogger call of New.
+var setLoggerOnce sync.Once
+
 // New starts etcd and kube-apiserver, installs the embedded CRDs and waits until they are established,
 // then starts kube-controller-manager if asked. Call Stop when done.
 func New(ctx context.Context, opts Options) (*ControlPlane, error) {
 	// envtest and the controllers log through controller-runtime's global logger, which keeps the first sink
-	// it is given: quiet by default, to stderr with IMAGEMODE_TEST_LOGS=1 (for debugging a test).
-	if os.Getenv("IMAGEMODE_TEST_LOGS") != "" {
-		ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr))))
-	} else {
-		ctrllog.SetLogger(logr.Discard())
-	}
+	// it is given: quiet by default, to stderr with IMAGEMODE_TEST_LOGS=1 (for debugging a test). It is set
+	// once per process: SetLogger is not safe to call concurrently (tests start control planes in parallel).
+	setLoggerOnce.Do(func() {
+		if os.Getenv("IMAGEMODE_TEST_LOGS") != "" {
+			ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr))))
+		} else {
+			ctrllog.SetLogger(logr.Discard())
+		}
+	})
 
 	assets, err := AssetsDir()
 	if err != nil {

@@ -153,6 +153,7 @@ func nodeWrites(counter *atomic.Int32) func(*rest.Config, client.Options) (clien
 // controllers: they must compute the same rendered name, keep the pool on it and leave every node alone
 // (zero writes to nodes, counted on the controllers' own client, and the nodes' resourceVersions unchanged).
 func TestAdoptReferencePool(t *testing.T) {
+	t.Parallel() // its own control plane
 	cp := controlplane.Start(t, controlplane.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -46,6 +46,7 @@ spec:
 // move. Unpause: the rest move. Remove the labels and delete the canary pool: the two nodes return to worker
 // (to its rendered config, whose content equals the canary's) and no other node is touched.
 func TestDocsCanaryRecipe(t *testing.T) {
+	t.Parallel() // its own control plane
 	cp := controlplane.Start(t, controlplane.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -68,6 +68,7 @@ func rolloutState(ctx context.Context, c client.Client, config string) (targeted
 // TestRolloutOnAPIServer rolls a 10-node pool out two nodes at a time (maxUnavailable 2) on a real API
 // server, the test playing the daemon; then pauses the pool and checks it holds.
 func TestRolloutOnAPIServer(t *testing.T) {
+	t.Parallel() // its own control plane
 	cp := controlplane.Start(t, controlplane.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -172,6 +173,7 @@ func TestRolloutOnAPIServer(t *testing.T) {
 // hand (the build service does this in production). Nodes move only once the build for the pool's config
 // has succeeded and the MachineOSConfig names its image; a node leaving the pool loses desiredImage.
 func TestLayeredRolloutOnAPIServer(t *testing.T) {
+	t.Parallel() // its own control plane
 	cp := controlplane.Start(t, controlplane.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

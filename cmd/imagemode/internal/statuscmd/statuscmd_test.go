@@ -142,6 +142,7 @@ func run(ctx context.Context, cs *clients.Clients, now time.Time, args ...string
 }
 
 func TestStatusOnAPIServer(t *testing.T) {
+	t.Parallel() // its own control plane
 	cp := controlplane.Start(t, controlplane.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -206,6 +207,7 @@ func (l *lockedBuffer) String() string {
 }
 
 func TestWatchReprintsOnChange(t *testing.T) {
+	t.Parallel() // its own control plane
 	cp := controlplane.Start(t, controlplane.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
