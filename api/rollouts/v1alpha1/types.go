@@ -113,7 +113,7 @@ type HealthChecks struct {
 	Commands []HealthCommand `json:"commands,omitempty"`
 	// Units are systemd units that must be active (`systemctl is-active`).
 	Units []string `json:"units,omitempty"`
-	// Timeout bounds how long a node may take from its update's start to passing every gate (default 30m).
+	// Timeout bounds how long a node that finished its update may take to pass every gate (default 30m).
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
@@ -239,16 +239,22 @@ type NodeStatus struct {
 
 // Gates a node can fail.
 const (
-	GateNodeReady         = "NodeReady"
+	// GateUpdate: the daemon failed to apply the update (the node is Degraded or Unreconcilable).
+	GateUpdate = "Update"
+	// GateNodeReady: the node stopped being Ready after it passed its gates, during its wave's soak.
+	GateNodeReady = "NodeReady"
+	// GateMachineConfigNode: the node's MachineConfigNode reports it degraded.
 	GateMachineConfigNode = "MachineConfigNode"
-	GateHealthCheck       = "HealthCheck"
-	GateTimeout           = "Timeout"
+	// GateHealthCheck: a health check failed on the host.
+	GateHealthCheck = "HealthCheck"
+	// GateTimeout: the node did not pass its gates within healthChecks.timeout of its update's end.
+	GateTimeout = "Timeout"
 )
 
 // GateFailure is a failed gate.
 type GateFailure struct {
 	Node string `json:"node"`
-	// Gate is NodeReady, MachineConfigNode, HealthCheck or Timeout.
+	// Gate is Update, NodeReady, MachineConfigNode, HealthCheck or Timeout.
 	Gate string `json:"gate"`
 	// Check names the failed health check (HealthCheck only).
 	Check string `json:"check,omitempty"`

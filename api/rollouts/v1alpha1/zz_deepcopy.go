@@ -178,3 +178,13 @@ func copyTime(in *metav1.Time) *metav1.Time {
 	}
 	return in.DeepCopy()
 }
+
+// DeepCopy returns a deep copy.
+func (in *RolloutPolicyStatus) DeepCopy() *RolloutPolicyStatus {
+	if in == nil {
+		return nil
+	}
+	out := new(RolloutPolicyStatus)
+	in.DeepCopyInto(out)
+	return out
+}
