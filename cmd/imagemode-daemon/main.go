@@ -83,7 +83,10 @@ func newHost(root string) *host {
 	return &host{root: daemon.Root(root), os: &daemon.RpmOstree{Runner: runner, Root: daemon.Root(root)}, sd: &daemon.Systemctl{Runner: runner}}
 }
 
-func (h *host) Root() daemon.Root       { return h.root }
+func (h *host) Root() daemon.Root { return h.root }
+func (h *host) Commands() daemon.CommandRunner {
+	return chrootRunner{root: string(h.root)}
+}
 func (h *host) OS() daemon.OSUpdater    { return h.os }
 func (h *host) Systemd() daemon.Systemd { return h.sd }
 func (h *host) BootID() (string, error) {
