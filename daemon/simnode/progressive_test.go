@@ -33,14 +33,15 @@ const brokenCheck = `if [ -e /etc/imagemode/broken ]; then echo "broken: $(cat /
 // then the rest, each wave starting only once the previous one passed its gates (node Ready,
 // MachineConfigNode Updated, the daemon's health check run on the host) and soaked. Then a change whose
 // health check fails on the canary: the rollout pauses after the canary and no other node changes; with
-// onFailure Rollback the canary nodes go back to the previous config in one reboot each.
+// onFailure Rollback the canary nodes go back to the previous config in one reboot each. The controllers are
+// restarted while the canary soaks.
 func TestProgressiveRollout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test (skipped with -short)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	env := startRenderEnv(t, ctx)
+	env, restart := startRestartableRenderEnv(t, ctx)
 	c := env.ControlPlane.Client
 	const pool = "web"
 	ownPool(t, ctx, c, pool)
@@ -79,6 +80,11 @@ func TestProgressiveRollout(t *testing.T) {
 	}
 	good := poolTarget(t, ctx, c, pool, first)
 	seen.target(good)
+	// A controller restart while the canary soaks: the rollout keeps its place (the status is its memory).
+	soaking := waitPolicy(t, ctx, c, policy.Name, "the canary soaking", func(p *rolloutsv1.RolloutPolicy) bool {
+		return p.Status.Target.Config == good && len(p.Status.Waves) > 0 && p.Status.Waves[0].Phase == rolloutsv1.WaveSoaking
+	})
+	restart()
 	st := waitPolicy(t, ctx, c, policy.Name, "the good change rolled out", func(p *rolloutsv1.RolloutPolicy) bool {
 		return p.Status.Phase == rolloutsv1.RolloutCompleted && p.Status.Target.Config == good
 	}).Status
@@ -114,6 +120,9 @@ func TestProgressiveRollout(t *testing.T) {
 	}
 	if w := st.Waves[0]; w.HealthyAt == nil || w.CompletedAt.Sub(w.HealthyAt.Time) < 3*time.Second {
 		t.Errorf("the canary did not soak 3s: healthy %v, completed %v", w.HealthyAt, w.CompletedAt)
+	} else if !w.HealthyAt.Equal(soaking.Status.Waves[0].HealthyAt) || !w.StartedAt.Equal(soaking.Status.Waves[0].StartedAt) {
+		t.Errorf("the restart lost the canary's place: started %v healthy %v, before the restart %v %v",
+			w.StartedAt, w.HealthyAt, soaking.Status.Waves[0].StartedAt, soaking.Status.Waves[0].HealthyAt)
 	}
 	for _, n := range nodes {
 		node := &corev1.Node{}
