@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -204,6 +205,33 @@ func TestProgressiveRollout(t *testing.T) {
 		}
 	}
 	wantEvent(t, ctx, c, policy.Name, "RolledBack", "")
+
+	// The way on: revert the bad change. The pool renders the good config again; every node is on it, so
+	// the waves pass at once and nobody reboots.
+	for _, n := range nodes {
+		reboots[n.Name()] = n.Reboots()
+	}
+	if err := c.Delete(ctx, roleConfig("51-web-broken", pool, "")); err != nil {
+		t.Fatal(err)
+	}
+	waitPolicy(t, ctx, c, policy.Name, "the revert completed", func(p *rolloutsv1.RolloutPolicy) bool {
+		return p.Status.Target.Config == good && p.Status.Phase == rolloutsv1.RolloutCompleted
+	})
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		mcp := &mcfgv1.MachineConfigPool{}
+		if err := c.Get(ctx, client.ObjectKey{Name: pool}, mcp); err != nil {
+			return false, err
+		}
+		return mcp.Status.Configuration.Name == good && mcp.Status.UpdatedMachineCount == 6, nil
+	})
+	if err != nil {
+		t.Fatalf("pool %s never reported its 6 nodes updated on %s: %v", pool, good, err)
+	}
+	for _, n := range nodes {
+		if n.Reboots() != reboots[n.Name()] {
+			t.Errorf("%s rebooted for the revert", n.Name())
+		}
+	}
 }
 
 func getPolicy(t *testing.T, ctx context.Context, c client.Client, name string) *rolloutsv1.RolloutPolicy {
