@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rolloutsv1 "github.com/imagemode/imagemode/api/rollouts/v1alpha1"
+	"github.com/imagemode/imagemode/builder/buildah/buildahtest"
 	"github.com/imagemode/imagemode/daemon/simnode"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/local"
@@ -232,6 +233,8 @@ func TestProgressiveRollout(t *testing.T) {
 			t.Errorf("%s rebooted for the revert", n.Name())
 		}
 	}
+
+	t.Run("LayeredRollback", func(t *testing.T) { testLayeredRollback(t, ctx, env) })
 }
 
 func getPolicy(t *testing.T, ctx context.Context, c client.Client, name string) *rolloutsv1.RolloutPolicy {
@@ -330,4 +333,91 @@ func (w *targetWatch) stop() map[string]time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.first
+}
+
+// testLayeredRollback: the layered-image pool under a RolloutPolicy (canary 1 node, then the rest; health
+// check: the image must not carry /usr/share/imagemode-bad; onFailure Rollback). A good image rolls out
+// wave by wave; a bad image fails the check on the canary after its reboot: the canary is back on the good
+// image in one reboot, the other nodes never leave it.
+func testLayeredRollback(t *testing.T, ctx context.Context, env *local.Env) {
+	c := env.ControlPlane.Client
+	const pool = "layered-image"
+	var nodes []*simnode.Node
+	for i := 0; i < 3; i++ {
+		nodes = append(nodes, startNodeSpec(t, ctx, env, nodeSpec{name: fmt.Sprintf("layered-%d", i), pools: []string{"worker", pool}, delete: true}))
+	}
+	cfg := poolTarget(t, ctx, c, pool, "")
+	for _, n := range nodes {
+		waitNode(t, ctx, c, n, "the first config", doneOn(cfg))
+	}
+	policy := &rolloutsv1.RolloutPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "layered-rollout"},
+		Spec: rolloutsv1.RolloutPolicySpec{
+			MachineConfigPool: rolloutsv1.PoolReference{Name: pool},
+			Waves:             []rolloutsv1.Wave{{Name: "canary", Count: ptr.To(intstr.FromInt32(1))}, {Name: "rest", MaxUnavailable: ptr.To(intstr.FromString("100%"))}},
+			HealthChecks: rolloutsv1.HealthChecks{Commands: []rolloutsv1.HealthCommand{{Name: "image-not-bad",
+				Command: `if [ -e /usr/share/imagemode-bad ]; then echo "bad image: $(cat /usr/share/imagemode-bad)"; exit 1; fi`}}},
+			OnFailure: rolloutsv1.FailureRollback,
+		},
+	}
+	if err := c.Create(ctx, policy); err != nil {
+		t.Fatal(err)
+	}
+	mosc := &mcfgv1.MachineOSConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: pool},
+		Spec: mcfgv1.MachineOSConfigSpec{
+			MachineConfigPool:       mcfgv1.MachineConfigPoolReference{Name: pool},
+			ImageBuilder:            mcfgv1.MachineOSImageBuilder{ImageBuilderType: mcfgv1.JobBuilder},
+			RenderedImagePushSecret: mcfgv1.ImageSecretObjectReference{Name: local.PushSecretName},
+			RenderedImagePushSpec:   mcfgv1.ImageTagFormat(env.Registry.Ref("os/layered", ":latest")),
+		},
+	}
+	if err := c.Create(ctx, mosc); err != nil {
+		t.Fatal(err)
+	}
+	goodImage := buildLayeredImage(ctx, t, env)
+	publishBuild(ctx, t, c, mosc, "layered-image-good", cfg, goodImage)
+	waitPolicy(t, ctx, c, policy.Name, "the good image rolled out", func(p *rolloutsv1.RolloutPolicy) bool {
+		return p.Status.Target.Image == goodImage && p.Status.Phase == rolloutsv1.RolloutCompleted
+	})
+	reboots := map[string]int{}
+	for _, n := range nodes {
+		waitNode(t, ctx, c, n, "the good image", func(node *corev1.Node) bool {
+			return doneOn(cfg)(node) && node.Annotations[wellknown.CurrentImageAnnotation] == goodImage
+		})
+		reboots[n.Name()] = n.Reboots()
+	}
+
+	badImage := buildahtest.BuildAndPush(ctx, t, env.Registry.SystemContext(),
+		"FROM "+goodImage+"\nRUN echo broken > /usr/share/imagemode-bad && ostree container commit\n", env.Registry.Ref("os/layered", ":v2"))
+	publishBuild(ctx, t, c, mosc, "layered-image-bad", cfg, badImage)
+	back := waitPolicy(t, ctx, c, policy.Name, "the canary rolled back", func(p *rolloutsv1.RolloutPolicy) bool {
+		return p.Status.Target.Image == badImage && p.Status.Phase == rolloutsv1.RolloutRolledBack &&
+			strings.HasSuffix(p.Status.Message, "rolled back")
+	})
+	g := back.Status.FailedGate
+	if g == nil || g.Gate != rolloutsv1.GateHealthCheck || !strings.Contains(g.Output, "bad image: broken") {
+		t.Fatalf("failed gate %+v, want the image-not-bad check with its output", g)
+	}
+	for _, n := range nodes {
+		node := waitNode(t, ctx, c, n, "the good image", func(node *corev1.Node) bool {
+			return doneOn(cfg)(node) && node.Annotations[wellknown.CurrentImageAnnotation] == goodImage
+		})
+		want := reboots[n.Name()]
+		if n.Name() == g.Node {
+			want += 2 // into the bad image, and back
+		} else if node.Annotations[wellknown.DesiredImageAnnotation] != goodImage {
+			t.Errorf("%s: desired image %s while the rollout failed", n.Name(), node.Annotations[wellknown.DesiredImageAnnotation])
+		}
+		if got := n.Reboots(); got != want {
+			t.Errorf("%s rebooted %d times for the bad image, want %d", n.Name(), got-reboots[n.Name()], want-reboots[n.Name()])
+		}
+		st, err := n.Host.OS().Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.BootedImage() != goodImage {
+			t.Errorf("%s booted %s, want the good image %s", n.Name(), st.BootedImage(), goodImage)
+		}
+	}
 }
