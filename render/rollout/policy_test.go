@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -120,4 +121,44 @@ func TestProgressiveNodes(t *testing.T) {
 	assert.True(t, got[0].Ready)
 	assert.Equal(t, &rolloutsv1.HealthReport{Config: "b", Passed: true}, got[0].Health)
 	assert.False(t, got[0].MCNUpdated, "no MachineConfigNode")
+}
+
+// BenchmarkDecidePolicy5000 is BenchmarkDecide5000 with a RolloutPolicy naming the pool (a 2-node canary,
+// then 10 % waves, 10 % maxUnavailable each), and reports the cost against the same pass without a policy,
+// measured in the same run.
+func BenchmarkDecidePolicy5000(b *testing.B) {
+	objs := benchCluster(0, 0)
+	in := Inputs{Pool: objs[0].(*mcfgv1.MachineConfigPool), MachineConfigNodes: map[string]*mcfgv1.MachineConfigNode{}, Now: metav1.Now()}
+	for _, o := range objs[1:] {
+		switch v := o.(type) {
+		case *corev1.Node:
+			in.Nodes = append(in.Nodes, v)
+		case *mcfgv1.MachineConfigNode:
+			in.MachineConfigNodes[v.Name] = v
+		}
+	}
+	policy := &rolloutsv1.RolloutPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: rolloutsv1.RolloutPolicySpec{
+		MachineConfigPool: rolloutsv1.PoolReference{Name: in.Pool.Name},
+		Waves:             []rolloutsv1.Wave{{Count: ptr.To(intstr.FromInt32(2)), MaxUnavailable: ptr.To(intstr.FromInt32(2))}},
+	}}
+	for i := 0; i < 10; i++ {
+		policy.Spec.Waves = append(policy.Spec.Waves, rolloutsv1.Wave{Count: ptr.To(intstr.FromString("10%")), MaxUnavailable: ptr.To(intstr.FromString("10%"))})
+	}
+	withPolicy := in
+	withPolicy.Policy = policy
+	var plain, progressive time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		Decide(in)
+		t1 := time.Now()
+		d := Decide(withPolicy)
+		progressive += time.Since(t1)
+		plain += t1.Sub(t0)
+		if len(d.Targeted()) != 2 || d.Policy == nil {
+			b.Fatalf("targeted %d", len(d.Targeted()))
+		}
+	}
+	b.ReportMetric(float64(progressive)/float64(plain), "x-without-policy")
+	b.ReportMetric(float64(progressive.Milliseconds())/float64(b.N), "ms/pass")
 }
