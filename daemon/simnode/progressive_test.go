@@ -82,9 +82,10 @@ func TestProgressiveRollout(t *testing.T) {
 	}
 	good := poolTarget(t, ctx, c, pool, first)
 	seen.target(good)
-	// A controller restart while the canary soaks: the rollout keeps its place (the status is its memory).
-	soaking := waitPolicy(t, ctx, c, policy.Name, "the canary soaking", func(p *rolloutsv1.RolloutPolicy) bool {
-		return p.Status.Target.Config == good && len(p.Status.Waves) > 0 && p.Status.Waves[0].Phase == rolloutsv1.WaveSoaking
+	// A controller restart once the canary is healthy (soaking, or past it on a loaded machine): the rollout
+	// keeps its place (the status is its memory).
+	soaking := waitPolicy(t, ctx, c, policy.Name, "the canary healthy", func(p *rolloutsv1.RolloutPolicy) bool {
+		return p.Status.Target.Config == good && len(p.Status.Waves) > 0 && p.Status.Waves[0].HealthyAt != nil
 	})
 	restart()
 	st := waitPolicy(t, ctx, c, policy.Name, "the good change rolled out", func(p *rolloutsv1.RolloutPolicy) bool {
@@ -172,8 +173,12 @@ func TestProgressiveRollout(t *testing.T) {
 	}
 	wantEvent(t, ctx, c, policy.Name, "GateFailed", "broken: on-purpose")
 
-	// Rollback: the canary goes back to the good config, in one reboot each.
+	// Rollback: the canary goes back to the good config, in one reboot each (once the canary nodes in
+	// flight have finished their update to the broken config, as a paused rollout lets them).
 	for _, n := range nodes {
+		if slices.Contains(canary, n.Name()) {
+			waitNode(t, ctx, c, n, "the broken config", doneOn(broken))
+		}
 		reboots[n.Name()] = n.Reboots()
 	}
 	p := getPolicy(t, ctx, c, policy.Name)

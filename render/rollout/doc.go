@@ -15,6 +15,6 @@
 // restricts the candidates to the current wave's waiting nodes within the wave's maxUnavailable, names the
 // nodes to move back to what they ran before (a failed gate with Rollback, an abort), and gives the health
 // checks the targeted nodes get (rollouts.imagemode.io/health-checks, in the same patch as the target); the
-// policy's status, which is also the rollout's memory, is written after the nodes, with events. Without a
+// policy's status, which is also the rollout's memory, is written before the nodes move, with events. Without a
 // policy nothing of this runs.
 package rollout

@@ -19,7 +19,8 @@ import (
 // A pool named by a RolloutPolicy rolls out in the policy's waves: Decide asks progressive.Decide which of
 // the pool's nodes may start now (candidate selection is restricted to them, within the wave's
 // maxUnavailable), which go back to what they ran before, and which health checks the nodes it targets get;
-// the policy's status is written after the nodes. A pool no policy names behaves exactly as without them.
+// the policy's status is written before the nodes move (it is the rollout's memory: a pass whose status
+// write fails moves nobody). A pool no policy names behaves exactly as without them.
 
 // HoldInvalidPolicy: the pool's RolloutPolicy is invalid, or several name the pool.
 const HoldInvalidPolicy Hold = "the pool's RolloutPolicy is invalid"

@@ -91,6 +91,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	}
 	d := Decide(s.inputs)
 	r.reportMembership(s)
+	// A RolloutPolicy's status is the rollout's memory (which waves started, when each became healthy): it
+	// is written before the nodes move, so that a pass whose write fails (a conflict) moves nobody.
+	if err := r.writePolicyStatus(ctx, d.Policy); err != nil {
+		return requeueOnConflict(err)
+	}
 	if err := r.applyNodes(ctx, pool, &d); err != nil {
 		return requeueOnConflict(err)
 	}
@@ -98,9 +103,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 		return requeueOnConflict(err)
 	}
 	if err := r.writeStatus(ctx, pool, d.Status, s.inputs.Layering); err != nil {
-		return requeueOnConflict(err)
-	}
-	if err := r.writePolicyStatus(ctx, d.Policy); err != nil {
 		return requeueOnConflict(err)
 	}
 	if d.Hold == HoldInvalidMaxUnavailable || d.Hold == HoldInvalidPolicy {
