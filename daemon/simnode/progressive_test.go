@@ -77,6 +77,7 @@ func TestProgressiveRollout(t *testing.T) {
 
 	// A good change: wave by wave.
 	seen := watchTargeted(ctx, t, c, pool)
+	changed := time.Now()
 	if err := c.Create(ctx, roleConfig("50-web-good", pool, filesIgn(map[string]string{"/etc/imagemode/good": "yes\n"}, ""))); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +96,13 @@ func TestProgressiveRollout(t *testing.T) {
 		waitNode(t, ctx, c, n, "the good config", doneOn(good))
 	}
 	firstSeen := seen.stop()
+	t.Logf("3-wave rollout of a rebooting change over 6 nodes (canary soak 3s, a controller restart): %s from the MachineConfig to every wave done",
+		time.Since(changed).Round(100*time.Millisecond))
+	for _, w := range st.Waves {
+		if w.StartedAt != nil && w.CompletedAt != nil {
+			t.Logf("  wave %s (%d nodes): %s", w.Name, w.Size, w.CompletedAt.Sub(w.StartedAt.Time))
+		}
+	}
 	if got := waveSizes(st); !slices.Equal(got, []int32{2, 3, 1}) {
 		t.Fatalf("wave sizes %v, want canary 2, half 3 (50 %% of 6), rest 1", got)
 	}
