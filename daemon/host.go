@@ -66,6 +66,12 @@ type Systemd interface {
 	Reboot(ctx context.Context, reason string) error
 }
 
+// CommandHost is a Host that runs commands on the host itself (chrooted into its root): a RolloutPolicy's
+// health checks.
+type CommandHost interface {
+	Commands() CommandRunner
+}
+
 // Host is what a node agent runs on: its filesystem root, OS updater, systemd and boot identity.
 type Host interface {
 	Root() Root

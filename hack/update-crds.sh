@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copies the CRDs this project serves from the pinned github.com/openshift/api module into manifests/crds.
+# Copies the openshift CRDs this project serves from the pinned github.com/openshift/api module into manifests/crds.
 # One feature-set variant per kind (the module ships several; envtest must not see two of one kind).
 # Run after bumping the openshift/api pin in go.mod; commit the result.
 set -euo pipefail
@@ -7,7 +7,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 API=$(go list -m -f '{{.Dir}}' github.com/openshift/api)
 OUT=$ROOT/manifests/crds
-rm -rf "$OUT"; mkdir -p "$OUT"
+# The project's own CRDs (rollouts.imagemode.io_*) are written with their types and kept.
+mkdir -p "$OUT"; rm -f "$OUT"/0000_*.crd.yaml
 while read -r dir file; do
   install -m 0644 "$API/$dir/zz_generated.crd-manifests/$file" "$OUT/$file"
 done <<'LIST'
@@ -26,8 +27,9 @@ operator/v1alpha1 0000_10_config-operator_01_imagecontentsourcepolicies.crd.yaml
 LIST
 # The kustomization manifests/deploy installs the CRDs through (kustomize takes no ../ files).
 {
-  echo "# The CRDs this project serves, copied unchanged from the pinned github.com/openshift/api by"
-  echo "# hack/update-crds.sh; manifests/deploy installs them with the components (kubectl apply -k manifests/deploy)."
+  echo "# The CRDs this project serves: the openshift ones copied unchanged from the pinned github.com/openshift/api by"
+  echo "# hack/update-crds.sh, and the project's own (rollouts.imagemode.io); manifests/deploy installs them with the"
+  echo "# components (kubectl apply -k manifests/deploy)."
   echo "apiVersion: kustomize.config.k8s.io/v1beta1"
   echo "kind: Kustomization"
   echo "resources:"

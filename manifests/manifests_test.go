@@ -22,6 +22,7 @@ func TestCRDsOneVariantPerKind(t *testing.T) {
 		"ImageTagMirrorSet":        "config.openshift.io",
 		"Image":                    "config.openshift.io",
 		"ImageContentSourcePolicy": "operator.openshift.io",
+		"RolloutPolicy":            "rollouts.imagemode.io",
 	}
 	seen := map[string]int{}
 	for _, c := range crds {

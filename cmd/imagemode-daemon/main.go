@@ -95,7 +95,10 @@ func newHost(ctx context.Context, root string) (*host, error) {
 	return &host{root: daemon.Root(root), os: osu, sd: &daemon.Systemctl{Runner: runner}}, nil
 }
 
-func (h *host) Root() daemon.Root       { return h.root }
+func (h *host) Root() daemon.Root { return h.root }
+func (h *host) Commands() daemon.CommandRunner {
+	return chrootRunner{root: string(h.root)}
+}
 func (h *host) OS() daemon.OSUpdater    { return h.os }
 func (h *host) Systemd() daemon.Systemd { return h.sd }
 func (h *host) BootID() (string, error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/plancmd"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/prunecmd"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/rebuildcmd"
+	"github.com/imagemode/imagemode/cmd/imagemode/internal/rolloutcmd"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/statuscmd"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/verifycmd"
 	"github.com/imagemode/imagemode/cmd/imagemode/internal/versioncmd"
@@ -49,6 +50,7 @@ func newRootCommand() *cobra.Command {
 		statuscmd.NewCommand(newClients, time.Now),
 		buildscmd.NewCommand(newClients, buildscmd.Options{Now: time.Now}),
 		rebuildcmd.NewCommand(newClients),
+		rolloutcmd.NewCommand(newClients),
 		versioncmd.NewCommand(newClients),
 		verifycmd.NewCommand(),
 	)

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
+	rolloutsv1 "github.com/imagemode/imagemode/api/rollouts/v1alpha1"
 	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/registry/signing"
@@ -49,6 +50,9 @@ type Options struct {
 	// node's signature policy requires them and the image is pulled as ostree-image-signed. Nil: images
 	// are never verified (Run and imagemode-daemon read the build namespace's trusted keys ConfigMaps).
 	TrustedKeys signing.TrustedKeys
+	// Commands runs a RolloutPolicy's health checks on the host (default: the Host's, when it is a
+	// daemon.CommandHost).
+	Commands daemon.CommandRunner
 }
 
 func (o *Options) defaults() {
@@ -575,6 +579,9 @@ func (a *Agent) validate(ctx context.Context, node *corev1.Node, f Facts) error 
 		Cond{Type: mcfgv1.MachineConfigNodeUpdated, Status: "True",
 			Message: fmt.Sprintf("Node %s Updated", a.opts.NodeName)}); err != nil {
 		return err
+	}
+	if report, ok := a.healthReport(ctx, node, f.Desired); ok {
+		patch[rolloutsv1.HealthReportAnnotation] = ptr(report)
 	}
 	if len(patch) == 0 {
 		return nil

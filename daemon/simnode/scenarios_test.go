@@ -189,6 +189,14 @@ func TestAgentScenarios(t *testing.T) {
 // controllers only (render.AddToManager), so that a test can publish MachineOSBuilds of its own.
 func startRenderEnv(t *testing.T, ctx context.Context) *local.Env {
 	t.Helper()
+	env, _ := startRestartableRenderEnv(t, ctx)
+	return env
+}
+
+// startRestartableRenderEnv is startRenderEnv that also returns restart, which stops the controllers and
+// starts them again in a new manager (a controller restart: nothing is kept in memory).
+func startRestartableRenderEnv(t *testing.T, ctx context.Context) (*local.Env, func()) {
+	t.Helper()
 	env, err := local.New(local.Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -203,24 +211,29 @@ func startRenderEnv(t *testing.T, ctx context.Context) *local.Env {
 			t.Fatal(err)
 		}
 	}
-	mgr, err := ctrl.NewManager(env.ControlPlane.Config, ctrl.Options{Scheme: env.ControlPlane.Scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"}, Controller: config.Controller{SkipNameValidation: new(true)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := render.AddToManager(mgr, render.Options{Version: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	mgrCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mgrCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("controllers: %v", err)
+	var stop func()
+	start := func() {
+		mgr, err := ctrl.NewManager(env.ControlPlane.Config, ctrl.Options{Scheme: env.ControlPlane.Scheme,
+			Metrics: metricsserver.Options{BindAddress: "0"}, Controller: config.Controller{SkipNameValidation: new(true)}})
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	return env
+		if err := render.AddToManager(mgr, render.Options{Version: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		mgrCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan error, 1)
+		go func() { done <- mgr.Start(mgrCtx) }()
+		stop = func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("controllers: %v", err)
+			}
+		}
+	}
+	start()
+	t.Cleanup(func() { stop() })
+	return env, func() { stop(); start() }
 }
 
 // testFaults drives a node that belongs to no pool (its pool is deleted after its first boot) by setting

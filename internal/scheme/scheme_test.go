@@ -10,6 +10,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	rolloutsv1alpha1 "github.com/imagemode/imagemode/api/rollouts/v1alpha1"
 )
 
 func TestNewKnowsEveryKindTheProjectUses(t *testing.T) {
@@ -21,6 +23,7 @@ func TestNewKnowsEveryKindTheProjectUses(t *testing.T) {
 		&mcfgv1.MachineConfigNode{}, &mcfgv1.ControllerConfig{},
 		&operatorv1.MachineConfiguration{}, &operatorv1alpha1.ImageContentSourcePolicy{},
 		&configv1.ImageDigestMirrorSet{}, &configv1.ImageTagMirrorSet{}, &configv1.Image{},
+		&rolloutsv1alpha1.RolloutPolicy{}, &rolloutsv1alpha1.RolloutPolicyList{},
 	} {
 		if _, _, err := s.ObjectKinds(obj); err != nil {
 			t.Errorf("%T: %v", obj, err)

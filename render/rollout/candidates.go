@@ -44,6 +44,13 @@ type Selection struct {
 // fail, use up maxUnavailable; only ready, schedulable nodes that do not yet target t are candidates; when
 // there are more candidates than capacity, they are ordered by SortForUpdate and cut.
 func SelectCandidates(nodes []*corev1.Node, t Target, maxUnavailable int) Selection {
+	return SelectCandidatesAmong(nodes, t, maxUnavailable, nil)
+}
+
+// SelectCandidatesAmong is SelectCandidates with the candidates restricted to the nodes allow accepts
+// (every node when allow is nil): a RolloutPolicy's current wave. Unavailable and failing nodes are counted
+// over all nodes.
+func SelectCandidatesAmong(nodes []*corev1.Node, t Target, maxUnavailable int, allow func(*corev1.Node) bool) Selection {
 	var sel Selection
 	var candidates []*corev1.Node
 	for _, n := range nodes {
@@ -56,7 +63,7 @@ func SelectCandidates(nodes []*corev1.Node, t Target, maxUnavailable int) Select
 			}
 			continue
 		}
-		if !IsNodeReady(n) {
+		if !IsNodeReady(n) || (allow != nil && !allow(n)) {
 			continue
 		}
 		candidates = append(candidates, n)

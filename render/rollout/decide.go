@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	rolloutsv1 "github.com/imagemode/imagemode/api/rollouts/v1alpha1"
 	"github.com/imagemode/imagemode/internal/wellknown"
 )
 
@@ -24,6 +25,10 @@ type Inputs struct {
 	ControllerConfig *mcfgv1.ControllerConfig
 	// Now stamps conditions that change.
 	Now metav1.Time
+	// Policy is the RolloutPolicy naming the pool (nil when none); PolicyErr says why none applies when
+	// several name it.
+	Policy    *rolloutsv1.RolloutPolicy
+	PolicyErr error
 }
 
 // Hold says why a pass changes no node.
@@ -67,6 +72,13 @@ type Decision struct {
 	MachineConfigNodes []MachineConfigNodeChange
 	// Status is the pool's new status (compare with the old one before writing).
 	Status mcfgv1.MachineConfigPoolStatus
+	// Policy is the pool's RolloutPolicy decision (nil without a policy, or when the pool is held).
+	Policy *PolicyDecision
+
+	// rollback maps nodes the policy moves back to their previous target; healthChecks is the
+	// HealthChecksAnnotation value of the nodes moved to Target ("" for none).
+	rollback     map[string]Target
+	healthChecks string
 }
 
 // Targeted returns the nodes the decision newly targets.
@@ -92,6 +104,8 @@ func Decide(in Inputs) Decision {
 		d.Hold = HoldPaused
 	case in.Layering != nil && !in.Layering.Ready():
 		d.Hold = HoldWaitingForBuild
+	case in.PolicyErr != nil:
+		d.Hold, d.Err = HoldInvalidPolicy, in.PolicyErr
 	}
 	after := in.Nodes
 	if d.Hold == HoldNone {
@@ -103,8 +117,13 @@ func Decide(in Inputs) Decision {
 			if in.Layering != nil {
 				d.Target.Layered, d.Target.Image = true, in.Layering.Image()
 			}
-			d.Selection = SelectCandidates(in.Nodes, d.Target, maxUnavail)
-			after = d.planNodes(in.Nodes)
+			if in.Policy == nil {
+				d.Selection = SelectCandidates(in.Nodes, d.Target, maxUnavail)
+				after = d.planNodes(in.Nodes)
+			} else if allowed, waveMax, ok := d.decidePolicy(in); ok {
+				d.Selection = SelectCandidatesAmong(in.Nodes, d.Target, waveMax, func(n *corev1.Node) bool { return allowed[n.Name] })
+				after = d.planNodes(in.Nodes)
+			}
 		}
 	}
 	d.MachineConfigNodes = planMachineConfigNodes(pool.Name, after, in.MachineConfigNodes)
@@ -123,15 +142,23 @@ func (d *Decision) planNodes(nodes []*corev1.Node) []*corev1.Node {
 	var targeted, others []NodeChange
 	for i, n := range nodes {
 		after[i] = n
-		retarget := chosen[n.Name] && desiredAnnotationsDiffer(n, d.Target)
-		wantTaint := !chosen[n.Name] && NeedsTargeting(n, d.Target)
+		target := d.Target
+		back, rollingBack := d.rollback[n.Name]
+		if rollingBack {
+			target = back
+		}
+		retarget := (chosen[n.Name] || rollingBack) && desiredAnnotationsDiffer(n, target)
+		wantTaint := !chosen[n.Name] && !rollingBack && NeedsTargeting(n, d.Target)
 		taintChange := wantTaint != HasUpdateInProgressTaint(n)
 		if !retarget && !taintChange {
 			continue
 		}
 		u := n.DeepCopy()
 		if retarget {
-			setDesired(u, d.Target)
+			setDesired(u, target)
+			if d.healthChecks != "" && !rollingBack {
+				u.Annotations[rolloutsv1.HealthChecksAnnotation] = d.healthChecks
+			}
 		}
 		if taintChange {
 			setUpdateInProgressTaint(u, wantTaint)

@@ -7,17 +7,18 @@ import (
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	rolloutsv1 "github.com/imagemode/imagemode/api/rollouts/v1alpha1"
 	"github.com/imagemode/imagemode/internal/wellknown"
 )
 
 // NodePatch is the JSON merge patch of one node change: only the rollout's keys. The desired annotations
-// are set (desiredImage deleted with null when it goes); when the UpdateInProgress taint changes, the whole
+// (and, under a RolloutPolicy with health checks, the checks) are set (desiredImage deleted with null when it goes); when the UpdateInProgress taint changes, the whole
 // taint list is sent (a merge patch replaces lists) with the resourceVersion the decision was made on, so a
 // concurrent taint change by someone else makes the patch fail with a conflict instead of being lost.
 func NodePatch(c NodeChange) ([]byte, error) {
 	meta := map[string]any{}
 	ann := map[string]any{}
-	for _, k := range []string{wellknown.DesiredConfigAnnotation, wellknown.DesiredImageAnnotation} {
+	for _, k := range []string{wellknown.DesiredConfigAnnotation, wellknown.DesiredImageAnnotation, rolloutsv1.HealthChecksAnnotation} {
 		before, had := c.Node.Annotations[k]
 		after, has := c.Updated.Annotations[k]
 		switch {

@@ -22,7 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	rolloutsv1 "github.com/imagemode/imagemode/api/rollouts/v1alpha1"
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/render/progressive"
 )
 
 // Event reasons of the rollout (as in the reference).
@@ -89,6 +91,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	}
 	d := Decide(s.inputs)
 	r.reportMembership(s)
+	// A RolloutPolicy's status is the rollout's memory (which waves started, when each became healthy): it
+	// is written before the nodes move, so that a pass whose write fails (a conflict) moves nobody.
+	if err := r.writePolicyStatus(ctx, d.Policy); err != nil {
+		return requeueOnConflict(err)
+	}
 	if err := r.applyNodes(ctx, pool, &d); err != nil {
 		return requeueOnConflict(err)
 	}
@@ -104,8 +111,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	if err := errors.Join(mcnErr, statusErr); err != nil {
 		return requeueOnConflict(err)
 	}
-	if d.Hold == HoldInvalidMaxUnavailable {
+	if d.Hold == HoldInvalidMaxUnavailable || d.Hold == HoldInvalidPolicy {
+		if d.Policy != nil {
+			r.Recorder.Eventf(d.Policy.Policy, pool, corev1.EventTypeWarning, "InvalidSpec", "Rollout", "%v", d.Err)
+		}
 		return ctrl.Result{}, reconcile.TerminalError(d.Err)
+	}
+	if d.Policy != nil && d.Policy.RequeueAfter > 0 {
+		return ctrl.Result{RequeueAfter: d.Policy.RequeueAfter}, nil
 	}
 	return ctrl.Result{}, nil
 }
@@ -160,9 +173,14 @@ func (r *Reconciler) observe(ctx context.Context, pool *mcfgv1.MachineConfigPool
 	case err != nil:
 		return nil, fmt.Errorf("reading ControllerConfig: %w", err)
 	}
+	var policies rolloutsv1.RolloutPolicyList
+	if err := r.Client.List(ctx, &policies); err != nil {
+		return nil, fmt.Errorf("listing RolloutPolicies: %w", err)
+	}
+	policy, policyErr := PolicyFor(pool.Name, ptrs(policies.Items))
 	s.inputs = Inputs{
 		Pool: pool, Nodes: s.nodes, Layering: layering, MachineConfigNodes: byName, ControllerConfig: cc,
-		Now: metav1.NewTime(r.Clock.Now()),
+		Now: metav1.NewTime(r.Clock.Now()), Policy: policy, PolicyErr: policyErr,
 	}
 	return s, nil
 }
@@ -321,6 +339,32 @@ func (r *Reconciler) writeStatus(ctx context.Context, pool *mcfgv1.MachineConfig
 	return nil
 }
 
+// writePolicyStatus writes the RolloutPolicy's status when it changed (an update guarded by the
+// resourceVersion: the status is the rollout's memory) and records the events between the two.
+func (r *Reconciler) writePolicyStatus(ctx context.Context, pd *PolicyDecision) error {
+	if pd == nil || equality.Semantic.DeepEqual(pd.Policy.Status, pd.Status) {
+		return nil
+	}
+	updated := pd.Policy.DeepCopy()
+	updated.Status = pd.Status
+	if err := r.Client.Status().Update(ctx, updated); err != nil {
+		return fmt.Errorf("writing status of RolloutPolicy %s: %w", pd.Policy.Name, err)
+	}
+	for _, e := range progressive.Events(pd.Policy.Status, pd.Status) {
+		r.Recorder.Eventf(updated, nil, e.Type, e.Reason, "Rollout", "%s", e.Message)
+	}
+	log.FromContext(ctx).V(1).Info("rollout policy", "policy", pd.Policy.Name, "phase", pd.Status.Phase, "message", pd.Status.Message)
+	return nil
+}
+
+func poolForPolicy(_ context.Context, obj client.Object) []reconcile.Request {
+	p, ok := obj.(*rolloutsv1.RolloutPolicy)
+	if !ok {
+		return nil
+	}
+	return poolRequest(p.Spec.MachineConfigPool.Name)
+}
+
 // reportMembership reports nodes the pool selects that belong to no pool (several custom pools select them).
 func (r *Reconciler) reportMembership(s *scope) {
 	for i, e := range s.membership {
@@ -353,6 +397,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&mcfgv1.MachineOSBuild{}, handler.EnqueueRequestsFromMapFunc(r.poolForMachineOSBuild)).
 		Watches(&mcfgv1.MachineConfigNode{}, handler.EnqueueRequestsFromMapFunc(poolForMachineConfigNode)).
 		Watches(&mcfgv1.ControllerConfig{}, handler.EnqueueRequestsFromMapFunc(r.allPools)).
+		Watches(&rolloutsv1.RolloutPolicy{}, handler.EnqueueRequestsFromMapFunc(poolForPolicy)).
 		Complete(r)
 }
 

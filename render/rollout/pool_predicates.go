@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	rolloutsv1 "github.com/imagemode/imagemode/api/rollouts/v1alpha1"
 	"github.com/imagemode/imagemode/internal/wellknown"
 )
 
@@ -55,6 +56,8 @@ func NodeRolloutChanged(a, b *corev1.Node) bool {
 	for _, k := range [...]string{
 		wellknown.CurrentConfigAnnotation, wellknown.DesiredConfigAnnotation, wellknown.CurrentImageAnnotation,
 		wellknown.DesiredImageAnnotation, wellknown.StateAnnotation, wellknown.ReasonAnnotation,
+		// A RolloutPolicy's node phases and health gate.
+		wellknown.DesiredDrainAnnotation, wellknown.PostConfigActionAnnotation, rolloutsv1.HealthReportAnnotation,
 	} {
 		va, oka := a.Annotations[k]
 		vb, okb := b.Annotations[k]
