@@ -260,7 +260,9 @@ authorization: {mode: AlwaysAllow}
 // Ctr runs containerd's ctr against the node's containerd in the kubelet's namespace (k8s.io) and returns
 // its combined output, e.g. Ctr(ctx, "tasks", "kill", "--signal", "SIGKILL", id) kills a pod's container
 // as the runtime would (the OOM killer, a crash).
-func (n *Node) Ctr(ctx context.Context, args ...string) (string, error) { return n.ctrRun(ctx, args...) }
+func (n *Node) Ctr(ctx context.Context, args ...string) (string, error) {
+	return n.ctrRun(ctx, args...)
+}
 
 func (n *Node) ctrRun(ctx context.Context, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, n.ctr, append([]string{"--address", n.socket, "--namespace", "k8s.io"}, args...)...).CombinedOutput()

@@ -145,7 +145,7 @@ func TestNodeRunsJob(t *testing.T) {
 				HostNetwork:   true,
 				Containers: []corev1.Container{{
 					Name: "hello", Image: BusyboxImage, ImagePullPolicy: corev1.PullNever,
-					Command: []string{"/bin/sh", "-c", `echo "hello from $(hostname -s) as $(id -u)"; cat /proc/self/oom_score_adj; `+
+					Command: []string{"/bin/sh", "-c", `echo "hello from $(hostname -s) as $(id -u)"; cat /proc/self/oom_score_adj; ` +
 						`test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token; echo "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"`},
 				}},
 			}},
