@@ -1,0 +1,179 @@
+package machineos_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/imagemode/imagemode/internal/controlplane"
+	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos"
+	"github.com/imagemode/imagemode/machineos/osbuild"
+	"github.com/imagemode/imagemode/registry"
+	"github.com/imagemode/imagemode/registry/localregistry"
+	"github.com/imagemode/imagemode/testimages"
+)
+
+// kubeletEnv gates the tests on a real kubelet (hack/setup-node-runtime.sh installs what they need).
+const kubeletEnv = "IMAGEMODE_KUBELET"
+
+// TestBuildJobOnKubelet runs a MachineOSConfig's build on a real node: kube-scheduler binds the build Job's
+// pod to a kubelet, which runs the service image (built here and imported into containerd) with containerd
+// and runc, privileged as the Job spec says, under the machine-os-builder ServiceAccount and Role applied
+// from manifests/deploy with kubectl: the builder reaches the API server with its token (in-cluster
+// configuration) and pushes to the TLS+auth registry. The first pod's container is killed by the runtime
+// (SIGKILL through containerd); the Job's next pod builds, the digest is recorded, and the build pod's log
+// is read from the kubelet with kubectl logs.
+func TestBuildJobOnKubelet(t *testing.T) {
+	if os.Getenv(kubeletEnv) != "1" {
+		t.Skip("needs a real kubelet, containerd and runc: set " + kubeletEnv + "=1")
+	}
+	cp := controlplane.Start(t, controlplane.Options{ControllerManager: true, Kubelets: true})
+	reg := localregistry.StartForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	t.Cleanup(cancel)
+
+	started := time.Now()
+	img, err := testimages.BuildServiceImage(ctx, testimages.ServiceOptions{})
+	require.NoError(t, err)
+	t.Logf("service image %s (%s) in %s", img.Name, img.ManifestDigest, time.Since(started).Round(time.Millisecond))
+	started = time.Now()
+	node, err := controlplane.StartNode(ctx, controlplane.NodeOptions{Name: "worker-0", Kubeconfig: cp.KubeconfigPath,
+		KubeletClientCAFile: cp.KubeletClientCAFile, Scheduler: true, Images: []string{img.Archive}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := node.Stop(); err != nil {
+			t.Errorf("stopping node: %v", err)
+		}
+	})
+	t.Logf("node Ready with the service image in %s", time.Since(started).Round(time.Millisecond))
+
+	// As a user installs it (the controller runs in this test's process here, as the admin).
+	deploy := filepath.Join("..", "manifests", "deploy")
+	out, err := cp.Kubectl(ctx, nil, "apply", "-f", filepath.Join(deploy, "namespace.yaml"),
+		"-f", filepath.Join(deploy, "serviceaccounts.yaml"), "-f", filepath.Join(deploy, "builder-rbac.yaml"))
+	require.NoError(t, err, out)
+
+	base, err := testimages.Push(ctx, reg.SystemContext(), testimages.Options{}, reg.Ref("openshift/rhcos", ":base"))
+	require.NoError(t, err)
+	cacheDir := t.TempDir()
+	e := &env{cp: cp, reg: reg, c: cp.Client, base: base, opts: envOptions{service: func(o *machineos.Options) {
+		o.Jobs.Image = img.Name
+		o.Jobs.CacheHostPath = cacheDir // the node is this machine: a hostPath is a directory here
+		o.Jobs.HostNetwork = true       // no CNI plugins, no kube-proxy on the test node
+	}}}
+	e.createClusterObjects(ctx, t, false)
+	e.stopControllers = e.startControllers(ctx, t)
+	t.Cleanup(func() { e.stopControllers() })
+
+	mosc := docsMOSC(reg.Ref("openshift/os-image", ":latest"),
+		"FROM configs AS final\nRUN sleep 3 && dnf install -y cowsay && \\\n  dnf clean all && \\\n  ostree container commit\n"+
+			"RUN test \"$(cat /etc/imagemode/role)\" = worker && test -x /usr/bin/cowsay\n")
+	require.NoError(t, e.c.Create(ctx, mosc))
+
+	// The first pod: bound by kube-scheduler, run by the kubelet; killed once its container runs.
+	first := waitBuildPod(ctx, t, e.c, "", func(p *corev1.Pod) bool { return runningContainerID(p) != "" })
+	require.Equal(t, node.Name, first.Spec.NodeName, "kube-scheduler bound the build pod to the node")
+	require.NotNil(t, first.Spec.SecurityContext)
+	id := runningContainerID(first)
+	out, err = node.Ctr(ctx, "tasks", "kill", "--signal", "SIGKILL", id)
+	require.NoError(t, err, out)
+	t.Logf("killed container %s of pod %s", id, first.Name)
+
+	// The Job's next pod builds; its log streams from the kubelet while it runs.
+	second := waitBuildPod(ctx, t, e.c, first.Name, func(p *corev1.Pod) bool { return runningContainerID(p) != "" })
+	job := &batchv1.Job{}
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		err := e.c.Get(ctx, types.NamespacedName{Namespace: second.Namespace, Name: second.Labels[batchv1.JobNameLabel]}, job)
+		return err == nil && job.Status.Failed == 1, client.IgnoreNotFound(err)
+	}), "the Job counts the killed pod as one failed attempt: %+v", job.Status)
+	var logs strings.Builder
+	var logsErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cmd := exec.CommandContext(ctx, filepath.Join(mustAssets(t), "kubectl"), "--kubeconfig", cp.KubeconfigPath,
+			"logs", "-f", "-n", wellknown.MCONamespace, second.Name, "-c", "image-build")
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		logsErr = cmd.Run()
+	}()
+
+	built := waitBuild(ctx, t, e.c, osbuild.StateSucceeded)
+	wg.Wait()
+	require.NoError(t, logsErr, logs.String())
+	assert.Contains(t, logs.String(), "dnf install -y cowsay", "kubectl logs -f shows the build's steps")
+	assert.Contains(t, logs.String(), "Installed: cowsay", "and the RUN steps' output")
+
+	killed := &corev1.Pod{}
+	require.NoError(t, e.c.Get(ctx, types.NamespacedName{Namespace: first.Namespace, Name: first.Name}, killed))
+	require.Equal(t, corev1.PodFailed, killed.Status.Phase, "the killed pod failed")
+	require.Len(t, killed.Status.ContainerStatuses, 1)
+	if term := killed.Status.ContainerStatuses[0].State.Terminated; assert.NotNil(t, term) {
+		assert.Equal(t, int32(137), term.ExitCode, "killed by SIGKILL")
+	}
+
+	digested := string(built.Status.DigestedImagePushSpec)
+	assert.Regexp(t, `^127\.0\.0\.1:\d+/openshift/os-image@sha256:[0-9a-f]{64}$`, digested)
+	info, err := registry.Inspect(ctx, reg.SystemContext(), digested)
+	require.NoError(t, err)
+	assert.Equal(t, "layered-image", info.Labels["machineconfigpool"])
+	waitMOSC(ctx, t, e.c, func(m *mcfgv1.MachineOSConfig) bool { return string(m.Status.CurrentImagePullSpec) == digested })
+}
+
+// waitBuildPod waits for a build pod other than notName for which ok holds, and returns it.
+func waitBuildPod(ctx context.Context, t *testing.T, c client.Client, notName string, ok func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	var found *corev1.Pod
+	var last []string
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 4*time.Minute, true, func(ctx context.Context) (bool, error) {
+		pods := &corev1.PodList{}
+		if err := c.List(ctx, pods, client.InNamespace(wellknown.MCONamespace), client.HasLabels{wellknown.EphemeralBuildObjectLabel}); err != nil {
+			return false, err
+		}
+		last = last[:0]
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			last = append(last, fmt.Sprintf("%s on %q: %s", p.Name, p.Spec.NodeName, p.Status.Phase))
+			if p.Name != notName && ok(p) {
+				found = p
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	require.NoError(t, err, "no build pod as wanted (pods: %v)", last)
+	return found
+}
+
+// runningContainerID is the containerd ID of the pod's running build container, or "".
+func runningContainerID(p *corev1.Pod) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == "image-build" && cs.State.Running != nil {
+			return strings.TrimPrefix(cs.ContainerID, "containerd://")
+		}
+	}
+	return ""
+}
+
+func mustAssets(t *testing.T) string {
+	t.Helper()
+	dir, err := controlplane.AssetsDir()
+	require.NoError(t, err)
+	return dir
+}
