@@ -3,6 +3,7 @@ package machineos_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,4 +177,109 @@ func mustAssets(t *testing.T) string {
 	dir, err := controlplane.AssetsDir()
 	require.NoError(t, err)
 	return dir
+}
+
+// TestControllerDeploymentOnKubelet installs the system as a user does, `kubectl apply -k` of
+// manifests/deploy (through an overlay for this node: host network, a free health port, build pods on the
+// host network, a layer cache directory), and runs the docs' MachineOSConfig: the controller runs as a pod
+// of its Deployment under its own ServiceAccount and RBAC (a missing permission fails the build), creates
+// the build Job, whose pod runs on the same node, and records the pushed image's digest.
+func TestControllerDeploymentOnKubelet(t *testing.T) {
+	if os.Getenv(kubeletEnv) != "1" {
+		t.Skip("needs a real kubelet, containerd and runc: set " + kubeletEnv + "=1")
+	}
+	cp := controlplane.Start(t, controlplane.Options{ControllerManager: true, Kubelets: true})
+	reg := localregistry.StartForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	t.Cleanup(cancel)
+	img, err := testimages.BuildServiceImage(ctx, testimages.ServiceOptions{})
+	require.NoError(t, err)
+	node, err := controlplane.StartNode(ctx, controlplane.NodeOptions{Name: "worker-0", Kubeconfig: cp.KubeconfigPath,
+		KubeletClientCAFile: cp.KubeletClientCAFile, Scheduler: true, Images: []string{img.Archive}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := node.Stop(); err != nil {
+			t.Errorf("stopping node: %v", err)
+		}
+	})
+
+	overlay := nodeOverlay(t, t.TempDir())
+	started := time.Now()
+	out, err := cp.Kubectl(ctx, nil, "apply", "--server-side", "-k", overlay)
+	require.NoError(t, err, out)
+	out, err = cp.Kubectl(ctx, nil, "-n", wellknown.MCONamespace, "rollout", "status", "deployment/imagemode-controller", "--timeout=3m")
+	require.NoError(t, err, "%s\n%s", out, describe(ctx, cp))
+	t.Logf("controller Deployment available %s after kubectl apply", time.Since(started).Round(time.Millisecond))
+
+	base, err := testimages.Push(ctx, reg.SystemContext(), testimages.Options{}, reg.Ref("openshift/rhcos", ":base"))
+	require.NoError(t, err)
+	e := &env{cp: cp, reg: reg, c: cp.Client, base: base}
+	e.createClusterObjects(ctx, t, false)
+	require.NoError(t, e.c.Create(ctx, docsMOSC(reg.Ref("openshift/os-image", ":latest"),
+		"FROM configs AS final\nRUN dnf install -y cowsay && \\\n  dnf clean all && \\\n  ostree container commit\n")))
+	built := waitBuild(ctx, t, e.c, osbuild.StateSucceeded)
+	digested := string(built.Status.DigestedImagePushSpec)
+	info, err := registry.Inspect(ctx, reg.SystemContext(), digested)
+	require.NoError(t, err)
+	assert.Equal(t, "layered-image", info.Labels["machineconfigpool"])
+	waitMOSC(ctx, t, e.c, func(m *mcfgv1.MachineOSConfig) bool { return string(m.Status.CurrentImagePullSpec) == digested })
+
+	pods := &corev1.PodList{}
+	require.NoError(t, e.c.List(ctx, pods, client.InNamespace(wellknown.MCONamespace),
+		client.MatchingLabels{"app.kubernetes.io/name": "imagemode-controller"}))
+	require.Len(t, pods.Items, 1)
+	ctrlPod := pods.Items[0]
+	assert.Equal(t, node.Name, ctrlPod.Spec.NodeName)
+	assert.Equal(t, "imagemode-controller", ctrlPod.Spec.ServiceAccountName)
+	for _, cs := range ctrlPod.Status.ContainerStatuses {
+		assert.Zero(t, cs.RestartCount, "the controller never restarted (a crash, a failed probe)")
+	}
+	out, err = cp.Kubectl(ctx, nil, "-n", wellknown.MCONamespace, "logs", ctrlPod.Name)
+	require.NoError(t, err, out)
+	assert.NotContains(t, out, "forbidden", "no request of the controller was refused by RBAC")
+}
+
+// nodeOverlay writes a kustomization into dir over a copy of manifests/{crds,deploy} that fits the test
+// node: the controller on the host network (no pod network) with a free health port and no metrics
+// listener, build pods on the host network with a layer cache under dir. It returns the overlay directory.
+func nodeOverlay(t *testing.T, dir string) string {
+	t.Helper()
+	for _, sub := range []string{"crds", "deploy"} {
+		require.NoError(t, os.CopyFS(filepath.Join(dir, sub), os.DirFS(filepath.Join("..", "manifests", sub))))
+	}
+	l, err := net.Listen("tcp", ":0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	cache := filepath.Join(dir, "build-cache")
+	overlay := filepath.Join(dir, "node")
+	require.NoError(t, os.MkdirAll(overlay, 0o755))
+	k := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- ../deploy
+patches:
+- target: {kind: Deployment, name: imagemode-controller}
+  patch: |-
+    - {op: add, path: /spec/template/spec/hostNetwork, value: true}
+    - {op: replace, path: /spec/template/spec/containers/0/ports/0/containerPort, value: %[1]d}
+    - op: replace
+      path: /spec/template/spec/containers/0/args
+      value:
+      - --leader-elect
+      - --namespace=openshift-machine-config-operator
+      - --builder-image=$(IMAGEMODE_IMAGE)
+      - --health-probe-bind-address=:%[1]d
+      - --metrics-bind-address=0
+      - --build-pods-host-network
+      - --build-cache-host-path=%[2]s
+`, port, cache)
+	require.NoError(t, os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(k), 0o644))
+	return overlay
+}
+
+// describe is what kubectl says about the namespace's pods, for failure messages.
+func describe(ctx context.Context, cp *controlplane.ControlPlane) string {
+	out, _ := cp.Kubectl(ctx, nil, "-n", wellknown.MCONamespace, "describe", "pods")
+	return out
 }
