@@ -2,6 +2,7 @@ package machineos_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -17,16 +18,20 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/imagemode/imagemode/daemon/simhost"
+	"github.com/imagemode/imagemode/daemon/simnode"
 	"github.com/imagemode/imagemode/internal/controlplane"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/machineos"
 	"github.com/imagemode/imagemode/machineos/osbuild"
 	"github.com/imagemode/imagemode/registry"
 	"github.com/imagemode/imagemode/registry/localregistry"
+	"github.com/imagemode/imagemode/render/disruption"
 	"github.com/imagemode/imagemode/testimages"
 )
 
@@ -179,12 +184,16 @@ func mustAssets(t *testing.T) string {
 	return dir
 }
 
-// TestControllerDeploymentOnKubelet installs the system as a user does, `kubectl apply -k` of
-// manifests/deploy (through an overlay for this node: host network, a free health port, build pods on the
-// host network, a layer cache directory), and runs the docs' MachineOSConfig: the controller runs as a pod
-// of its Deployment under its own ServiceAccount and RBAC (a missing permission fails the build), creates
-// the build Job, whose pod runs on the same node, and records the pushed image's digest.
-func TestControllerDeploymentOnKubelet(t *testing.T) {
+// TestDeployOnKubelets installs the system as a user does, `kubectl apply -k` of manifests/deploy (through an
+// overlay for these nodes, nodeOverlay), on two real nodes of this machine, and runs the docs' story:
+//   - the controller runs as its Deployment's pod (on master-0, the only node at first) under its own
+//     ServiceAccount and RBAC: a missing permission fails the build or the rollout;
+//   - the docs' MachineOSConfig's build Job, created by that pod, runs on a node and pushes to the registry;
+//   - worker-0 joins later with a simulated host directory (daemon/simhost, provisioned with the base image
+//     and its pool's config as an installation would), and the daemon runs on it as the DaemonSet's pod with
+//     the directory mounted by hostPath: it drains, pulls the built image, reboots the simulated host into it
+//     and reports it, so the docs' cowsay is on the node's root.
+func TestDeployOnKubelets(t *testing.T) {
 	if os.Getenv(kubeletEnv) != "1" {
 		t.Skip("needs a real kubelet, containerd and runc: set " + kubeletEnv + "=1")
 	}
@@ -194,16 +203,21 @@ func TestControllerDeploymentOnKubelet(t *testing.T) {
 	t.Cleanup(cancel)
 	img, err := testimages.BuildServiceImage(ctx, testimages.ServiceOptions{})
 	require.NoError(t, err)
-	node, err := controlplane.StartNode(ctx, controlplane.NodeOptions{Name: "worker-0", Kubeconfig: cp.KubeconfigPath,
-		KubeletClientCAFile: cp.KubeletClientCAFile, Scheduler: true, Images: []string{img.Archive}})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if err := node.Stop(); err != nil {
-			t.Errorf("stopping node: %v", err)
-		}
-	})
+	startNode := func(name string, scheduler bool) *controlplane.Node {
+		node, err := controlplane.StartNode(ctx, controlplane.NodeOptions{Name: name, Kubeconfig: cp.KubeconfigPath,
+			KubeletClientCAFile: cp.KubeletClientCAFile, Scheduler: scheduler, Images: []string{img.Archive}})
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			if err := node.Stop(); err != nil {
+				t.Errorf("stopping node %s: %v", name, err)
+			}
+		})
+		return node
+	}
+	master := startNode("master-0", true)
 
-	overlay := nodeOverlay(t, t.TempDir())
+	dir := t.TempDir()
+	overlay := nodeOverlay(t, dir)
 	started := time.Now()
 	out, err := cp.Kubectl(ctx, nil, "apply", "--server-side", "-k", overlay)
 	require.NoError(t, err, out)
@@ -215,6 +229,29 @@ func TestControllerDeploymentOnKubelet(t *testing.T) {
 	require.NoError(t, err)
 	e := &env{cp: cp, reg: reg, c: cp.Client, base: base}
 	e.createClusterObjects(ctx, t, false)
+	require.NoError(t, e.c.Create(ctx, disruption.NewClusterMachineConfiguration())) // the daemon reads its policies
+
+	// worker-0: a simulated host, installed with the base image and its pool's rendered config, then the
+	// node's labels (its pools, and the one that puts the daemon on it) and first-boot annotations.
+	started = time.Now()
+	worker := startNode("worker-0", false)
+	hostDir := filepath.Join(dir, "hosts", worker.Name)
+	host, err := simhost.New(hostDir, simhost.Options{})
+	require.NoError(t, err)
+	ca, err := os.ReadFile(filepath.Join(reg.CertDir, "ca.crt"))
+	require.NoError(t, err)
+	require.NoError(t, host.Provision(ctx, base, reg.DockerConfigJSON(), map[string][]byte{strings.ReplaceAll(reg.Host, ":", ".."): ca}))
+	labels := map[string]string{"node-role.kubernetes.io/worker": "", "node-role.kubernetes.io/layered-image": ""}
+	first, err := simnode.FirstBoot(ctx, e.c, host, worker.Name, labels)
+	require.NoError(t, err)
+	labels[simulatedHostLabel] = ""
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels, "annotations": simnode.FirstBootAnnotations(first)}})
+	require.NoError(t, err)
+	require.NoError(t, e.c.Patch(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: worker.Name}}, client.RawPatch(types.MergePatchType, patch)))
+	out, err = cp.Kubectl(ctx, nil, "-n", wellknown.MCONamespace, "rollout", "status", "daemonset/imagemode-daemon", "--timeout=3m")
+	require.NoError(t, err, "%s\n%s", out, describe(ctx, cp))
+	t.Logf("worker-0 joined with its daemon in %s", time.Since(started).Round(time.Millisecond))
+
 	require.NoError(t, e.c.Create(ctx, docsMOSC(reg.Ref("openshift/os-image", ":latest"),
 		"FROM configs AS final\nRUN dnf install -y cowsay && \\\n  dnf clean all && \\\n  ostree container commit\n")))
 	built := waitBuild(ctx, t, e.c, osbuild.StateSucceeded)
@@ -222,26 +259,56 @@ func TestControllerDeploymentOnKubelet(t *testing.T) {
 	info, err := registry.Inspect(ctx, reg.SystemContext(), digested)
 	require.NoError(t, err)
 	assert.Equal(t, "layered-image", info.Labels["machineconfigpool"])
-	waitMOSC(ctx, t, e.c, func(m *mcfgv1.MachineOSConfig) bool { return string(m.Status.CurrentImagePullSpec) == digested })
+	t.Logf("built %s", digested)
+
+	// The rollout: the daemon pod drains, pulls, reboots the simulated host and reports the image.
+	var node corev1.Node
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 4*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := e.c.Get(ctx, types.NamespacedName{Name: worker.Name}, &node); err != nil {
+			return false, err
+		}
+		a := node.Annotations
+		return a[wellknown.CurrentImageAnnotation] == digested && a[wellknown.StateAnnotation] == wellknown.NodeStateDone && !node.Spec.Unschedulable, nil
+	}), "worker-0 never rolled to %s (annotations %v)\n%s", digested, node.Annotations, daemonLogs(ctx, cp))
+	_, err = os.Stat(filepath.Join(string(host.Root()), "usr", "bin", "cowsay"))
+	assert.NoError(t, err, "the image's cowsay is on the node's root after the reboot")
+	t.Logf("worker-0 runs %s", digested)
 
 	pods := &corev1.PodList{}
-	require.NoError(t, e.c.List(ctx, pods, client.InNamespace(wellknown.MCONamespace),
-		client.MatchingLabels{"app.kubernetes.io/name": "imagemode-controller"}))
-	require.Len(t, pods.Items, 1)
-	ctrlPod := pods.Items[0]
-	assert.Equal(t, node.Name, ctrlPod.Spec.NodeName)
-	assert.Equal(t, "imagemode-controller", ctrlPod.Spec.ServiceAccountName)
-	for _, cs := range ctrlPod.Status.ContainerStatuses {
-		assert.Zero(t, cs.RestartCount, "the controller never restarted (a crash, a failed probe)")
+	require.NoError(t, e.c.List(ctx, pods, client.InNamespace(wellknown.MCONamespace), client.HasLabels{"app.kubernetes.io/name"}))
+	for _, p := range pods.Items {
+		switch p.Labels["app.kubernetes.io/name"] {
+		case "imagemode-controller":
+			assert.Equal(t, master.Name, p.Spec.NodeName)
+			assert.Equal(t, "imagemode-controller", p.Spec.ServiceAccountName)
+		case "imagemode-daemon":
+			assert.Equal(t, worker.Name, p.Spec.NodeName, "the daemon runs only where a simulated host is")
+			assert.Equal(t, "imagemode-daemon", p.Spec.ServiceAccountName)
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			assert.Zero(t, cs.RestartCount, "pod %s never restarted (a crash, a failed probe)", p.Name)
+		}
+		out, err = cp.Kubectl(ctx, nil, "-n", wellknown.MCONamespace, "logs", p.Name)
+		require.NoError(t, err, out)
+		assert.NotContains(t, out, "forbidden", "no request of pod %s was refused by RBAC", p.Name)
 	}
-	out, err = cp.Kubectl(ctx, nil, "-n", wellknown.MCONamespace, "logs", ctrlPod.Name)
-	require.NoError(t, err, out)
-	assert.NotContains(t, out, "forbidden", "no request of the controller was refused by RBAC")
+}
+
+// simulatedHostLabel marks the nodes with a simulated host: the overlay puts the daemon only there.
+const simulatedHostLabel = "imagemode.test/simulated-host"
+
+func daemonLogs(ctx context.Context, cp *controlplane.ControlPlane) string {
+	out, _ := cp.Kubectl(ctx, nil, "-n", wellknown.MCONamespace, "logs", "daemonset/imagemode-daemon", "--tail=40")
+	return out
 }
 
 // nodeOverlay writes a kustomization into dir over a copy of manifests/{crds,deploy} that fits the test
-// node: the controller on the host network (no pod network) with a free health port and no metrics
-// listener, build pods on the host network with a layer cache under dir. It returns the overlay directory.
+// nodes: the controller on the host network (no pod network) with a free health port and no metrics
+// listener, build pods on the host network with a layer cache under dir, and the daemon only on nodes
+// labelled simulatedHostLabel, against the simulated host dir/hosts/<node> (mounted by hostPath at the
+// same path, without the manifest's HostToContainer propagation: this machine's / is a private mount, and
+// the runtime refuses rslave on it; a simulated host needs none) instead of the node's /. It returns the
+// overlay directory.
 func nodeOverlay(t *testing.T, dir string) string {
 	t.Helper()
 	for _, sub := range []string{"crds", "deploy"} {
@@ -273,7 +340,18 @@ patches:
       - --metrics-bind-address=0
       - --build-pods-host-network
       - --build-cache-host-path=%[2]s
-`, port, cache)
+- target: {kind: DaemonSet, name: imagemode-daemon}
+  patch: |-
+    - {op: add, path: /spec/template/spec/nodeSelector/%[4]s, value: ""}
+    - {op: replace, path: /spec/template/spec/volumes/0/hostPath/path, value: %[3]s}
+    - {op: replace, path: /spec/template/spec/containers/0/volumeMounts/0/mountPath, value: %[3]s}
+    - {op: remove, path: /spec/template/spec/containers/0/volumeMounts/0/mountPropagation}
+    - op: replace
+      path: /spec/template/spec/containers/0/args
+      value:
+      - --node-name=$(NODE_NAME)
+      - --simulated-host=%[3]s/$(NODE_NAME)
+`, port, cache, filepath.Join(dir, "hosts"), strings.ReplaceAll(simulatedHostLabel, "/", "~1"))
 	require.NoError(t, os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(k), 0o644))
 	return overlay
 }
