@@ -159,32 +159,10 @@ func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 	base, err := testimages.Push(ctx, reg.SystemContext(), testimages.Options{}, reg.Ref("openshift/rhcos", tag))
 	require.NoError(t, err)
 	e := &env{cp: cp, reg: reg, c: cp.Client, base: base, opts: opts}
-
-	ns := wellknown.MCONamespace
-	dockercfg := fmt.Sprintf(`{%q:{"auth":%q}}`, reg.Host, b64(reg.Username+":"+reg.Password))
-	ccBase := base
-	if opts.baseTag != "" {
-		ccBase = reg.Ref("openshift/rhcos", opts.baseTag)
-	}
-	cc := renderer.NewControllerConfig(ccBase, "", "4.19.0-test")
-	ca, err := os.ReadFile(reg.CertDir + "/ca.crt")
-	require.NoError(t, err)
-	cc.Spec.ImageRegistryBundleUserData = []mcfgv1.ImageRegistryBundle{{File: strings.ReplaceAll(reg.Host, ":", ".."), Data: ca}}
-	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: wellknown.GlobalPullSecretCopy}, Type: corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{corev1.DockerConfigJsonKey: reg.DockerConfigJSON()}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "builder-dockercfg-mtcl23"}, Type: corev1.SecretTypeDockercfg,
-			Data: map[string][]byte{corev1.DockerConfigKey: []byte(dockercfg)}},
-		cc,
-		mc("00-worker", "worker", "/etc/imagemode/role", "worker"),
-		pool("worker", "worker"),
-		pool("layered-image", "worker", "layered-image"),
-	} {
-		require.NoError(t, e.c.Create(ctx, obj))
-	}
+	e.createClusterObjects(ctx, t, true)
 
 	// The pod runner plays the kubelet in a manager of its own, so the controllers can be restarted alone.
+	ns := wellknown.MCONamespace
 	runnerMgr := newManager(t, cp)
 	runner := &podrunner.Runner{Client: runnerMgr.GetClient(), Opts: podrunner.Options{
 		Namespace: ns, Selector: labels.SelectorFromSet(labels.Set{wellknown.EphemeralBuildObjectLabel: ""}), NodeName: "local-runner",
@@ -197,6 +175,40 @@ func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 	e.stopControllers = e.startControllers(ctx, t)
 	t.Cleanup(func() { e.stopControllers() })
 	return e, ctx
+}
+
+// createClusterObjects creates what the docs' cluster has for a build: the pull and push secrets, the
+// ControllerConfig naming the base image and the registry's CA, the worker config, the worker and
+// layered-image pools, and (withNamespace) the namespace.
+func (e *env) createClusterObjects(ctx context.Context, t testing.TB, withNamespace bool) {
+	t.Helper()
+	reg, base, opts := e.reg, e.base, e.opts
+	ns := wellknown.MCONamespace
+	dockercfg := fmt.Sprintf(`{%q:{"auth":%q}}`, reg.Host, b64(reg.Username+":"+reg.Password))
+	ccBase := base
+	if opts.baseTag != "" {
+		ccBase = reg.Ref("openshift/rhcos", opts.baseTag)
+	}
+	cc := renderer.NewControllerConfig(ccBase, "", "4.19.0-test")
+	ca, err := os.ReadFile(reg.CertDir + "/ca.crt")
+	require.NoError(t, err)
+	cc.Spec.ImageRegistryBundleUserData = []mcfgv1.ImageRegistryBundle{{File: strings.ReplaceAll(reg.Host, ":", ".."), Data: ca}}
+	var objs []client.Object
+	if withNamespace {
+		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	}
+	for _, obj := range append(objs,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: wellknown.GlobalPullSecretCopy}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: reg.DockerConfigJSON()}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "builder-dockercfg-mtcl23"}, Type: corev1.SecretTypeDockercfg,
+			Data: map[string][]byte{corev1.DockerConfigKey: []byte(dockercfg)}},
+		cc,
+		mc("00-worker", "worker", "/etc/imagemode/role", "worker"),
+		pool("worker", "worker"),
+		pool("layered-image", "worker", "layered-image"),
+	) {
+		require.NoError(t, e.c.Create(ctx, obj))
+	}
 }
 
 // TestBuildService runs the docs' MachineOSConfig (push target moved to the local registry) through the

@@ -34,6 +34,8 @@ type Options struct {
 	// BuildCacheHostPath is the host directory build pods keep their image store in, as a layer cache
 	// (empty: none).
 	BuildCacheHostPath string
+	// BuildPodsHostNetwork runs build pods on the host network (jobs.Options.HostNetwork).
+	BuildPodsHostNetwork bool
 }
 
 func (o Options) namespace() string {
@@ -64,7 +66,7 @@ func AddToManager(mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("registering render controllers: %w", err)
 	}
 	bo := machineos.Options{
-		Jobs:                 jobs.Options{Namespace: ns, Image: o.BuilderImage, CacheHostPath: o.BuildCacheHostPath},
+		Jobs:                 jobs.Options{Namespace: ns, Image: o.BuilderImage, CacheHostPath: o.BuildCacheHostPath, HostNetwork: o.BuildPodsHostNetwork},
 		ControllerConfigName: wellknown.ControllerConfigName,
 	}
 	if err := machineos.AddToManager(mgr, bo); err != nil {

@@ -9,6 +9,10 @@
 // The image is written reproducibly (fixed timestamps, sorted entries) as an OCI layout in a per-machine
 // cache keyed by its inputs, and pushed to a registry with containers/image preserving its digest.
 //
+// BuildServiceImage builds the service image the same way, for real kubelets (no registry on the internet,
+// and Containerfile needs one): the project's programs linked statically on busybox-static, written as an
+// OCI archive named as the manifests name the image, for `ctr images import`.
+//
 // Options.PayloadMB adds a second layer of incompressible, reproducible files so a base weighs like a real
 // OS image (1–2 GB) where its size matters, as in the build service's benchmark.
 package testimages

@@ -4,10 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"debug/elf"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -180,4 +183,79 @@ func TestPayloadIsReproducible(t *testing.T) {
 	}
 	assert.Equal(t, 32, files)
 	assert.Equal(t, int64(2<<20), total)
+}
+
+// TestServiceImage builds the service image from this module and checks what is in it: the programs,
+// linked statically (the image has no C library), busybox, the users, and the name containerd imports
+// it under. A second build with nothing changed reuses the archive.
+func TestServiceImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("links the project's programs")
+	}
+	ctx := context.Background()
+	cache := t.TempDir()
+	img, err := BuildServiceImage(ctx, ServiceOptions{CacheDir: cache})
+	require.NoError(t, err)
+	assert.Equal(t, ServiceImageName, img.Name)
+
+	files := map[string][]byte{}
+	f, err := os.Open(img.Archive)
+	require.NoError(t, err)
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		data, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		files[hdr.Name] = data
+	}
+	var index imgspecv1.Index
+	require.NoError(t, json.Unmarshal(files["index.json"], &index))
+	require.Len(t, index.Manifests, 1)
+	assert.Equal(t, img.ManifestDigest, index.Manifests[0].Digest)
+	assert.Equal(t, ServiceImageName, index.Manifests[0].Annotations["io.containerd.image.name"])
+	var man imgspecv1.Manifest
+	require.NoError(t, json.Unmarshal(files["blobs/sha256/"+img.ManifestDigest.Encoded()], &man))
+	require.Len(t, man.Layers, 1)
+	layer := files["blobs/sha256/"+man.Layers[0].Digest.Encoded()]
+	require.Equal(t, man.Layers[0].Digest, digest.FromBytes(layer), "layer blob matches its digest")
+
+	rootfs := map[string]*tar.Header{}
+	contents := map[string][]byte{}
+	lr := tar.NewReader(bytes.NewReader(layer))
+	for {
+		hdr, err := lr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		rootfs[hdr.Name] = hdr
+		if hdr.Typeflag == tar.TypeReg && strings.HasPrefix(hdr.Name, "usr/bin/imagemode") {
+			contents[hdr.Name], _ = io.ReadAll(lr)
+		}
+	}
+	for _, c := range ServiceCommands {
+		data := contents["usr/bin/"+c]
+		require.NotEmpty(t, data, "%s in the image", c)
+		assert.Equal(t, int64(0o755), rootfs["usr/bin/"+c].Mode)
+		el, err := elf.NewFile(bytes.NewReader(data))
+		require.NoError(t, err)
+		for _, p := range el.Progs {
+			assert.NotEqual(t, elf.PT_INTERP, p.Type, "%s must be linked statically: the image has no dynamic loader", c)
+		}
+		libs, _ := el.ImportedLibraries()
+		assert.Empty(t, libs, "%s links no shared library", c)
+	}
+	for _, name := range []string{"usr/bin/busybox", "etc/passwd", "etc/group", "tmp/", "var/tmp/"} {
+		assert.Contains(t, rootfs, name)
+	}
+	assert.Equal(t, "/usr/bin/busybox", rootfs["usr/bin/sh"].Linkname)
+
+	again, err := BuildServiceImage(ctx, ServiceOptions{CacheDir: cache})
+	require.NoError(t, err)
+	assert.Equal(t, *img, *again, "nothing changed: the cached archive is reused")
 }

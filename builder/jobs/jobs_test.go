@@ -57,6 +57,8 @@ func TestBuild(t *testing.T) {
 		volumes[v.Name] = v
 	}
 	assert.Equal(t, "/var/lib/imagemode/cache", volumes["build-storage"].HostPath.Path)
+	require.NotNil(t, volumes["scratch"].EmptyDir, "buildah's temporary directory is a volume, not the overlay root")
+	assert.Contains(t, job.Spec.Template.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "scratch", MountPath: "/var/tmp"})
 	assert.Contains(t, args, "--context-archive=/tmp/containerfile/context.tar.gz", "the pod reads the composed context")
 	for _, v := range volumes {
 		if v.ConfigMap != nil {
@@ -149,5 +151,20 @@ func TestBuildRunMounts(t *testing.T) {
 		assert.Contains(t, meta.Annotations, HasEtcPkiEntitlementAnnotation)
 		assert.Contains(t, meta.Annotations, HasEtcYumReposDAnnotation)
 		assert.NotContains(t, meta.Annotations, HasEtcPkiRpmGpgAnnotation)
+	}
+}
+
+func TestBuildHostNetwork(t *testing.T) {
+	t.Parallel()
+	for _, hostNetwork := range []bool{false, true} {
+		objs, err := Build(request(), Options{Namespace: wellknown.MCONamespace, Image: "i", HostNetwork: hostNetwork})
+		require.NoError(t, err)
+		spec := objs.Job.Spec.Template.Spec
+		assert.Equal(t, hostNetwork, spec.HostNetwork)
+		if hostNetwork {
+			assert.Equal(t, corev1.DNSClusterFirstWithHostNet, spec.DNSPolicy, "cluster DNS on the host network")
+		} else {
+			assert.Empty(t, spec.DNSPolicy, "the default (ClusterFirst) on the pod network")
+		}
 	}
 }

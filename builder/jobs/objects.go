@@ -25,7 +25,12 @@ const (
 	pushDir          = "/tmp/final-image-push-creds"
 	cacheDir         = "/var/lib/imagemode/build-storage"
 	registryCertsDir = "/etc/imagemode/registry-certs"
-	authFileName     = "config.json"
+	// scratchDir is buildah's and containers/image's temporary directory. It must not be the container's
+	// root file system: buildah mounts an overlay over the build context with its upper directory here, and
+	// the kernel refuses an overlay upper directory on overlayfs (a container's root is one): `mount
+	// overlay ... invalid argument`, found when a kubelet first ran a build pod.
+	scratchDir   = "/var/tmp"
+	authFileName = "config.json"
 )
 
 // BackoffLimit gives a build four attempts (a pod each), as in the reference.
@@ -43,6 +48,10 @@ type Options struct {
 	// CacheHostPath, when set, is a host directory the build pods keep their image store in, so later builds
 	// reuse layers (the configs stage, unchanged steps). Empty: an emptyDir, nothing kept between builds.
 	CacheHostPath string
+	// HostNetwork runs build pods in their node's network namespace, for clusters without a pod network
+	// (the kubelet tests here: no CNI plugins, no kube-proxy). A build pod needs the API server (digest and
+	// log ConfigMaps) and the registries; on a cluster with a pod network leave it off, as the reference does.
+	HostNetwork bool
 	// Proxy settings passed to the build (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), from the ControllerConfig.
 	HTTPProxy, HTTPSProxy, NoProxy string
 }
@@ -189,6 +198,7 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 		{Name: "final-image-push-creds", MountPath: pushDir},
 		{Name: "build-storage", MountPath: cacheDir},
 		{Name: "registry-certs", MountPath: registryCertsDir},
+		{Name: "scratch", MountPath: scratchDir},
 	}
 	volumes := []corev1.Volume{
 		{Name: "containerfile", VolumeSource: configMapVolume(osbuild.ContainerfileCMName(mosb.Name))},
@@ -196,6 +206,7 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 		{Name: "final-image-push-creds", VolumeSource: secretVolume(osbuild.FinalSecretName(mosb.Name))},
 		{Name: "build-storage", VolumeSource: cache},
 		{Name: "registry-certs", VolumeSource: configMapVolume(osbuild.RegistryCertsCMName(mosb.Name))},
+		{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
 	for _, rm := range r.RunMounts {
 		args = append(args, rm.arg())
@@ -213,6 +224,8 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 				Spec: corev1.PodSpec{
 					RestartPolicy:                 corev1.RestartPolicyNever,
 					ServiceAccountName:            ServiceAccount,
+					HostNetwork:                   opts.HostNetwork,
+					DNSPolicy:                     dnsPolicy(opts.HostNetwork),
 					TerminationGracePeriodSeconds: ptr.To[int64](10),
 					Containers: []corev1.Container{{
 						Name:                     "image-build",
@@ -230,6 +243,14 @@ func job(r *Request, opts Options, meta metav1.ObjectMeta) *batchv1.Job {
 			},
 		},
 	}
+}
+
+// dnsPolicy keeps cluster DNS for host-network build pods (ClusterFirst would fall back to the node's).
+func dnsPolicy(hostNetwork bool) corev1.DNSPolicy {
+	if hostNetwork {
+		return corev1.DNSClusterFirstWithHostNet
+	}
+	return ""
 }
 
 // WithJobOwner makes the Job the (non-controller) owner of the ConfigMaps and Secrets, so they are deleted

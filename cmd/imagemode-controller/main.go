@@ -28,7 +28,7 @@ func main() {
 
 func newCommand() *cobra.Command {
 	var metricsAddr, probeAddr, namespace, builderImage, cacheHostPath string
-	var leaderElect bool
+	var leaderElect, buildHostNetwork bool
 	var verbosity int
 	cmd := &cobra.Command{
 		Use:          "imagemode-controller",
@@ -42,7 +42,8 @@ func newCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("loading kubeconfig: %w", err)
 			}
-			sys := system.Options{Namespace: namespace, Version: version.Get(), BuilderImage: builderImage, BuildCacheHostPath: cacheHostPath}
+			sys := system.Options{Namespace: namespace, Version: version.Get(), BuilderImage: builderImage, BuildCacheHostPath: cacheHostPath,
+				BuildPodsHostNetwork: buildHostNetwork}
 			mgr, err := ctrl.NewManager(restCfg, system.ManagerOptions(ctrl.Options{
 				Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 				HealthProbeBindAddress: probeAddr,
@@ -69,6 +70,7 @@ func newCommand() *cobra.Command {
 	cmd.Flags().StringVar(&namespace, "namespace", wellknown.MCONamespace, "namespace of build Jobs and their ConfigMaps and Secrets")
 	cmd.Flags().StringVar(&builderImage, "builder-image", "", "image build pods run (this project's service image, holding imagemode-builder)")
 	cmd.Flags().StringVar(&cacheHostPath, "build-cache-host-path", "", "host directory build pods keep their image store in, as a layer cache (empty: none)")
+	cmd.Flags().BoolVar(&buildHostNetwork, "build-pods-host-network", false, "run build pods on their node's network (clusters without a pod network)")
 	cmd.Flags().BoolVar(&leaderElect, "leader-elect", false, "use leader election, for running more than one replica")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity")
 	cmd.Flags().AddGoFlagSet(flag.CommandLine)

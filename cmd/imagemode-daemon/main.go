@@ -10,14 +10,17 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/imagemode/imagemode/daemon"
 	"github.com/imagemode/imagemode/daemon/agent"
+	"github.com/imagemode/imagemode/daemon/simhost"
 	"github.com/imagemode/imagemode/internal/version"
 	"github.com/imagemode/imagemode/internal/wellknown"
 	"github.com/imagemode/imagemode/registry/signing"
@@ -30,7 +33,7 @@ func main() {
 }
 
 func newCommand() *cobra.Command {
-	var nodeName, root, metricsAddr string
+	var nodeName, root, metricsAddr, simulated string
 	var verbosity int
 	cmd := &cobra.Command{
 		Use:          "imagemode-daemon",
@@ -45,6 +48,9 @@ func newCommand() *cobra.Command {
 			restCfg, err := ctrl.GetConfig()
 			if err != nil {
 				return fmt.Errorf("loading kubeconfig: %w", err)
+			}
+			if simulated != "" {
+				return runSimulated(ctrl.SetupSignalHandler(), restCfg, nodeName, simulated)
 			}
 			mgr, err := agent.NewManager(restCfg, nodeName, metricsAddr)
 			if err != nil {
@@ -73,6 +79,8 @@ func newCommand() *cobra.Command {
 	cmd.Flags().StringVar(&nodeName, "node-name", os.Getenv("NODE_NAME"), "the node this daemon runs on")
 	cmd.Flags().StringVar(&root, "root-mount", "/rootfs", "where the host's / is mounted")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-bind-address", "127.0.0.1:8797", "address of the Prometheus metrics endpoint (0 disables it)")
+	cmd.Flags().StringVar(&simulated, "simulated-host", "", "run against the directory-backed simulated host at this path (daemon/simhost) instead of the host at --root-mount, "+
+		"for trying the system on nodes that are not rpm-ostree hosts; its reboots boot the staged deployment and restart the agent")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity")
 	cmd.Flags().AddGoFlagSet(flag.CommandLine)
 	return cmd
@@ -114,4 +122,36 @@ func (r chrootRunner) Run(ctx context.Context, name string, args ...string) ([]b
 		return daemon.ExecRunner{}.Run(ctx, name, args...)
 	}
 	return daemon.ExecRunner{}.Run(ctx, "chroot", append([]string{r.root, name}, args...)...)
+}
+
+// runSimulated runs the agent of nodeName against the simulated host at dir until ctx ends. A reboot the
+// agent queues stops it, as a real reboot kills the daemon; the host then boots its staged deployment
+// (a new boot ID, the image's /usr in place) and the agent starts again, as the DaemonSet's pod does after
+// a real reboot. The host must have been provisioned (simhost.Host.Provision and a first boot).
+func runSimulated(ctx context.Context, cfg *rest.Config, nodeName, dir string) error {
+	m, err := agent.NewMetrics(metrics.Registry)
+	if err != nil {
+		return err
+	}
+	for {
+		runCtx, cancel := context.WithCancel(ctx)
+		var rebooted atomic.Bool
+		h, err := simhost.New(dir, simhost.Options{OnReboot: func(string) { rebooted.Store(true); cancel() }})
+		if err != nil {
+			cancel()
+			return err
+		}
+		err = agent.Run(runCtx, cfg, agent.Options{NodeName: nodeName, Host: h, Metrics: m}, nil)
+		cancel()
+		if !rebooted.Load() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		ctrl.Log.Info("rebooting the simulated host", "node", nodeName, "host", dir)
+		if err := h.Boot(); err != nil {
+			return fmt.Errorf("booting simulated host %s: %w", dir, err)
+		}
+	}
 }

@@ -128,20 +128,39 @@ func Start(ctx context.Context, cfg *rest.Config, c client.Client, opts Options)
 	return n, nil
 }
 
-// firstBoot does for a new host what the machine config server and Ignition do at installation: it writes
-// the current rendered config of the node's primary pool to the host, records it on disk, and gives the new
-// Node the annotations of a node that finished its first boot on it (currentConfig = desiredConfig, Done).
-// A host that already has an on-disk config is left as it is.
+// firstBoot does for a new host what the machine config server and Ignition do at installation (FirstBoot),
+// and gives the new Node the annotations of a node that finished its first boot on it.
 func (n *Node) firstBoot(ctx context.Context) error {
-	store := agent.Store{Root: n.Host.Root()}
+	name, err := FirstBoot(ctx, n.c, n.Host, n.opts.Name, n.opts.Labels)
+	n.firstConfig = name
+	return err
+}
+
+// FirstBootAnnotations are the annotations of a Node that finished its first boot on config: currentConfig
+// = desiredConfig = config, state Done.
+func FirstBootAnnotations(config string) map[string]string {
+	return map[string]string{
+		wellknown.CurrentConfigAnnotation:    config,
+		wellknown.DesiredConfigAnnotation:    config,
+		wellknown.FirstPivotConfigAnnotation: config,
+		wellknown.StateAnnotation:            wellknown.NodeStateDone,
+	}
+}
+
+// FirstBoot does for a new (provisioned) host what the machine config server and Ignition do at
+// installation: it writes the current rendered config of the primary pool of a node named name with labels
+// to the host and records it on disk. It returns that config's name; a host that already has an on-disk
+// config is left as it is ("" returned). The caller gives the Node FirstBootAnnotations.
+func FirstBoot(ctx context.Context, c client.Client, host *simhost.Host, name string, labels map[string]string) (string, error) {
+	store := agent.Store{Root: host.Root()}
 	if cur, err := store.CurrentConfig(); err != nil || cur != nil {
-		return err
+		return "", err
 	}
 	var pools mcfgv1.MachineConfigPoolList
 	var primary *mcfgv1.MachineConfigPool
-	probe := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.opts.Name, Labels: n.opts.Labels}}
+	probe := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		if err := n.c.List(ctx, &pools); err != nil {
+		if err := c.List(ctx, &pools); err != nil {
 			return false, err
 		}
 		ptrs := make([]*mcfgv1.MachineConfigPool, len(pools.Items))
@@ -156,32 +175,26 @@ func (n *Node) firstBoot(ctx context.Context) error {
 		return primary.Spec.Configuration.Name != "", nil
 	})
 	if err != nil {
-		return fmt.Errorf("node %s: waiting for its pool's rendered config: %w", n.opts.Name, err)
+		return "", fmt.Errorf("node %s: waiting for its pool's rendered config: %w", name, err)
 	}
 	mc := &mcfgv1.MachineConfig{}
-	if err := n.c.Get(ctx, client.ObjectKey{Name: primary.Spec.Configuration.Name}, mc); err != nil {
-		return fmt.Errorf("node %s: %w", n.opts.Name, err)
+	if err := c.Get(ctx, client.ObjectKey{Name: primary.Spec.Configuration.Name}, mc); err != nil {
+		return "", fmt.Errorf("node %s: %w", name, err)
 	}
-	if err := daemon.ApplyConfig(ctx, n.Host.Root(), n.Host.Systemd(), nil, mc, daemon.ApplyOptions{}); err != nil {
-		return fmt.Errorf("node %s: first boot: %w", n.opts.Name, err)
+	if err := daemon.ApplyConfig(ctx, host.Root(), host.Systemd(), nil, mc, daemon.ApplyOptions{}); err != nil {
+		return "", fmt.Errorf("node %s: first boot: %w", name, err)
 	}
 	if err := store.SetCurrent(mc, ""); err != nil {
-		return err
+		return "", err
 	}
-	n.firstConfig = mc.Name
-	return nil
+	return mc.Name, nil
 }
 
 // ensureNode creates the Node with its labels and marks it Ready (no kubelet does here).
 func (n *Node) ensureNode(ctx context.Context) error {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.opts.Name, Labels: n.opts.Labels}}
 	if n.firstConfig != "" {
-		node.Annotations = map[string]string{
-			wellknown.CurrentConfigAnnotation:    n.firstConfig,
-			wellknown.DesiredConfigAnnotation:    n.firstConfig,
-			wellknown.FirstPivotConfigAnnotation: n.firstConfig,
-			wellknown.StateAnnotation:            wellknown.NodeStateDone,
-		}
+		node.Annotations = FirstBootAnnotations(n.firstConfig)
 	}
 	if err := n.c.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating node %s: %w", n.opts.Name, err)

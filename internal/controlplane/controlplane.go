@@ -36,8 +36,11 @@ type Options struct {
 	// Kubelets prepares the control plane for real kubelets (StartNode): the API server reaches a kubelet at
 	// its node's InternalIP with a client certificate whose CA is KubeletClientCAFile (for logs, exec), and
 	// kube-controller-manager (if started) also runs node-lifecycle-controller, which lifts the not-ready
-	// taint a kubelet registers its node with. Leave it off with simulated nodes: that controller would
-	// taint them (no kubelet renews their leases) and evict their pods.
+	// taint a kubelet registers its node with, and daemonset-controller. Leave it off with simulated nodes: that controller would
+	// taint them (no kubelet renews their leases) and evict their pods. Pods on those kubelets get service
+	// account tokens (the ServiceAccount admission plugin is on) and reach the API server with client-go's
+	// in-cluster configuration from the host network: it listens on port 443 of a loopback address that is
+	// the "kubernetes" Service's ClusterIP (see serveInCluster).
 	Kubelets bool
 }
 

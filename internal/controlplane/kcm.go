@@ -18,7 +18,8 @@ import (
 
 // kcmControllers are the kube-controller-manager controllers the project relies on. node-lifecycle is left
 // out on purpose: without kubelets it would taint every Node NotReady and evict the pods bound to it (it is
-// added for control planes with real kubelets, Options.Kubelets).
+// added for control planes with real kubelets, Options.Kubelets, with daemonset-controller: a DaemonSet's
+// pods only make sense where a kubelet runs them).
 var kcmControllers = []string{
 	"job-controller", "garbage-collector-controller", "namespace-controller", "serviceaccount-controller",
 	"serviceaccount-token-controller", "ttl-after-finished-controller", "pod-garbage-collector-controller",
@@ -40,7 +41,7 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context, out io.Write
 	certDir := cp.env.ControlPlane.APIServer.CertDir
 	controllers := kcmControllers
 	if kubelets {
-		controllers = append([]string{"node-lifecycle-controller"}, kcmControllers...)
+		controllers = append([]string{"node-lifecycle-controller", "daemonset-controller"}, kcmControllers...)
 	}
 	args := []string{
 		"--kubeconfig=" + kubeconfig,

@@ -16,7 +16,8 @@ import (
 
 // configureForKubelets makes the API server able to reach real kubelets: by their node's InternalIP (node
 // names do not resolve here), authenticating with a client certificate of a CA made for it, written to
-// KubeletClientCAFile for the kubelets to trust. Called before the API server starts.
+// KubeletClientCAFile for the kubelets to trust. It also makes the API server what pods expect (see
+// serveInCluster). Called before the API server starts.
 func (cp *ControlPlane) configureForKubelets() error {
 	dir := filepath.Join(cp.WorkDir, "kubelet-client")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -31,7 +32,29 @@ func (cp *ControlPlane) configureForKubelets() error {
 	args.Set("kubelet-preferred-address-types", "InternalIP", "Hostname")
 	args.Set("kubelet-client-certificate", cert)
 	args.Set("kubelet-client-key", key)
+	cp.serveInCluster()
 	return nil
+}
+
+// serveInCluster makes the API server reachable from (host-network) pods as client-go's in-cluster
+// configuration reaches it, with no kube-proxy: pods are given KUBERNETES_SERVICE_HOST, the ClusterIP of
+// the "kubernetes" Service (the first address of --service-cluster-ip-range), and port 443. So the service
+// range is a /24 of the loopback network, picked at random (127.a.b.0/24, one per control plane), and the
+// API server listens at its first address on port 443: a host-network pod reaches it directly, and the
+// serving certificate envtest makes for the listen address is valid for that name. It also re-enables the
+// ServiceAccount admission plugin envtest turns off: it gives pods their token volume (kube-api-access-*),
+// which a kubelet fills through the TokenRequest API.
+func (cp *ControlPlane) serveInCluster() {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	prefix := fmt.Sprintf("127.%d.%d", 1+int(b[0])%254, b[1])
+	api := cp.env.ControlPlane.GetAPIServer()
+	api.SecureServing.Address = prefix + ".1"
+	api.SecureServing.Port = "443"
+	args := api.Configure()
+	args.Set("service-cluster-ip-range", prefix+".0/24")
+	args.Disable("disable-admission-plugins")
+	args.Set("enable-admission-plugins", "ServiceAccount")
 }
 
 // writeKubeletClientCert writes a self-signed CA and a client certificate it signed (CN

@@ -55,6 +55,10 @@ type NodeOptions struct {
 	StateDir string
 	// Scheduler also starts a kube-scheduler against Kubeconfig, so that API-created pods are bound.
 	Scheduler bool
+	// Images are more OCI image-layout tars imported into containerd's k8s.io namespace before the kubelet
+	// starts (e.g. the service image, testimages.BuildServiceImage); pods use them with imagePullPolicy
+	// IfNotPresent or Never.
+	Images []string
 	// Output receives the processes' logs in addition to the log files; nil keeps them quiet.
 	Output io.Writer
 }
@@ -166,8 +170,9 @@ func (n *Node) start(ctx context.Context, opts NodeOptions, assets, images strin
 	if err := n.waitForContainerd(ctx); err != nil {
 		return err
 	}
-	for _, img := range []string{"pause.tar", "busybox.tar"} {
-		if out, err := n.ctrRun(ctx, "images", "import", filepath.Join(images, img)); err != nil {
+	archives := append([]string{filepath.Join(images, "pause.tar"), filepath.Join(images, "busybox.tar")}, opts.Images...)
+	for _, img := range archives {
+		if out, err := n.ctrRun(ctx, "images", "import", img); err != nil {
 			return fmt.Errorf("importing %s into containerd: %w: %s", img, err, out)
 		}
 	}
@@ -250,6 +255,13 @@ authentication:
   x509: {clientCAFile: ` + q(clientCA) + `}
 authorization: {mode: AlwaysAllow}
 `
+}
+
+// Ctr runs containerd's ctr against the node's containerd in the kubelet's namespace (k8s.io) and returns
+// its combined output, e.g. Ctr(ctx, "tasks", "kill", "--signal", "SIGKILL", id) kills a pod's container
+// as the runtime would (the OOM killer, a crash).
+func (n *Node) Ctr(ctx context.Context, args ...string) (string, error) {
+	return n.ctrRun(ctx, args...)
 }
 
 func (n *Node) ctrRun(ctx context.Context, args ...string) (string, error) {

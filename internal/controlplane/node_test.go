@@ -145,7 +145,8 @@ func TestNodeRunsJob(t *testing.T) {
 				HostNetwork:   true,
 				Containers: []corev1.Container{{
 					Name: "hello", Image: BusyboxImage, ImagePullPolicy: corev1.PullNever,
-					Command: []string{"/bin/sh", "-c", `echo "hello from $(hostname -s) as $(id -u)"; cat /proc/self/oom_score_adj`},
+					Command: []string{"/bin/sh", "-c", `echo "hello from $(hostname -s) as $(id -u)"; cat /proc/self/oom_score_adj; ` +
+						`test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token; echo "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"`},
 				}},
 			}},
 		},
@@ -191,7 +192,9 @@ func TestNodeRunsJob(t *testing.T) {
 	host, _, _ = strings.Cut(host, ".")
 	// the host's name (hostNetwork shares the UTS namespace), root, and the OOM score adjustment clamped
 	// to containerd's own (0) by restrict_oom_score_adj: the pod is BestEffort, the kubelet asks for 1000.
-	if want := "hello from " + host + " as 0\n1000\n"; string(raw) != want {
+	// Then its service account token, and the in-cluster address of the API server, which is where the
+	// API server listens (Options.Kubelets).
+	if want := "hello from " + host + " as 0\n1000\ntoken\n" + strings.TrimSuffix(cp.Config.Host, "/") + "\n"; string(raw) != want {
 		t.Fatalf("pod log = %q, want %q", raw, want)
 	}
 
