@@ -72,6 +72,7 @@ type env struct {
 	c               client.Client
 	base            string
 	opts            envOptions
+	runner          *podrunner.Runner
 	stopControllers func()
 }
 
@@ -176,6 +177,7 @@ func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 		Env: []string{execAsEnv + "=imagemode-builder", "KUBECONFIG=" + cp.KubeconfigPath}, KillGrace: 2 * time.Second,
 	}}
 	require.NoError(t, runner.SetupWithManager(runnerMgr))
+	e.runner = runner
 	stopRunner := run(ctx, runnerMgr)
 	t.Cleanup(func() { stopRunner(); runner.Stop() })
 	e.stopControllers = e.startControllers(ctx, t)

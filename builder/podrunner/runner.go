@@ -184,7 +184,7 @@ func (r *Runner) wait(ctx context.Context, pod *corev1.Pod, run *running) {
 	stopped := run.stopped
 	r.mu.Unlock()
 	if !stopped { // finalize reports a deleted pod's end
-		code := run.proc.ExitCode()
+		code := run.proc.ContainerExitCode()
 		reason := "Completed"
 		if code != 0 {
 			reason = "Error"

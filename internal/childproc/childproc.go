@@ -84,6 +84,15 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // ExitCode returns the exit code once Exited is closed (-1 when killed by a signal).
 func (p *Process) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
 
+// ContainerExitCode is the exit code a container runtime reports once Exited is closed: the exit code, or
+// 128 plus the signal's number for a process killed by a signal (137 for SIGKILL, as after an OOM kill).
+func (p *Process) ContainerExitCode() int {
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
 // Exited returns a channel closed when the process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.done }
 
