@@ -15,9 +15,11 @@ import (
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -197,4 +199,54 @@ func TestFaultRegistryDownDuringPush(t *testing.T) {
 		return b.UID != failed.UID && osbuild.StateOf(b).IsTerminal()
 	})
 	assert.Equal(t, osbuild.StateSucceeded, osbuild.StateOf(rebuilt))
+}
+
+// manifestRevisions lists the manifests the registry stores for repository (its storage, not its tags: an
+// untagged manifest left by a cancelled push is found too).
+func manifestRevisions(t *testing.T, e *env, repository string) []string {
+	t.Helper()
+	dir := filepath.Join(e.reg.Dir, "data", "docker", "registry", "v2", "repositories", repository, "_manifests", "revisions", "sha256")
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	var out []string
+	for _, en := range entries {
+		if _, err := os.Stat(filepath.Join(dir, en.Name(), "link")); err == nil { // a deleted manifest keeps its directory, not its link
+			out = append(out, "sha256:"+en.Name())
+		}
+	}
+	return out
+}
+
+// TestFaultMOSCEditedDuringBuild (issue 14, fault row 5): the MachineOSConfig's Containerfile is edited while
+// its build runs. As the reference does when a new build starts, the running build (not successful) is
+// deleted: its Job and pod go with it; the new build runs and succeeds, and the registry holds only the new
+// build's image in the repository.
+func TestFaultMOSCEditedDuringBuild(t *testing.T) {
+	t.Parallel()
+	e, ctx := startEnv(t)
+	newPoolMOSC(ctx, t, e, "edited", "FROM configs AS final\nRUN echo fault-window-edited && sleep 60\n")
+	pod := runningPod(ctx, t, e, "edited", "fault-window-edited")
+	old := waitPoolBuild(ctx, t, e.c, "edited", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
+
+	m := &mcfgv1.MachineOSConfig{}
+	require.NoError(t, e.c.Get(ctx, types.NamespacedName{Name: "edited"}, m))
+	m.Spec.Containerfile[0].Content = "FROM configs AS final\nRUN echo second > /etc/edited\n"
+	require.NoError(t, e.c.Update(ctx, m))
+
+	next := waitPoolBuild(ctx, t, e.c, "edited", func(b *mcfgv1.MachineOSBuild) bool {
+		return b.Name != old.Name && osbuild.StateOf(b).IsTerminal()
+	})
+	require.Equal(t, osbuild.StateSucceeded, osbuild.StateOf(next))
+	waitGone(ctx, t, e.c, old)
+	waitGone(ctx, t, e.c, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: wellknown.MCONamespace, Name: "build-" + old.Name}})
+	waitGone(ctx, t, e.c, pod)
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return !e.runner.Running(pod.UID), nil
+	}), "the cancelled build's process still runs")
+	digest := string(next.Status.DigestedImagePushSpec)
+	assert.Equal(t, []string{digest[strings.LastIndex(digest, "@")+1:]}, manifestRevisions(t, e, "openshift/edited"),
+		"only the new build's image is in the repository")
 }
