@@ -252,7 +252,7 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 			s.BuildStart = ptrTime(mosb.CreationTimestamp)
 		})
 	case p.wait != "":
-		return r.waitFor(mosb, p.wait)
+		return r.waitFor(ctx, mosb, p.wait)
 	}
 	objs := p.objs
 	if err := controllerutil.SetControllerReference(mosb, objs.Job, r.Client.Scheme()); err != nil {
@@ -326,6 +326,7 @@ func (r *BuildReconciler) createJobObjects(ctx context.Context, objs *jobs.Objec
 func (r *BuildReconciler) recordJob(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) error {
 	before := mosb.DeepCopy()
 	metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, wellknown.JobUIDAnnotation, string(job.UID))
+	delete(mosb.Annotations, WaitingAnnotation)
 	if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("recording job uid on machineosbuild %s: %w", mosb.Name, err)
 	}
@@ -372,8 +373,16 @@ func (r *BuildReconciler) setStateWithJob(ctx context.Context, mosb *mcfgv1.Mach
 }
 
 // waitFor reports why a build cannot start yet and looks again later.
-func (r *BuildReconciler) waitFor(mosb *mcfgv1.MachineOSBuild, why string) (ctrl.Result, error) {
-	r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildWaiting, "Build", "%s", why)
+// The reason is also kept on the build (WaitingAnnotation), for the MachineOSConfig's Ready condition.
+func (r *BuildReconciler) waitFor(ctx context.Context, mosb *mcfgv1.MachineOSBuild, why string) (ctrl.Result, error) {
+	if mosb.Annotations[WaitingAnnotation] != why {
+		before := mosb.DeepCopy()
+		metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, WaitingAnnotation, why)
+		if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("recording why machineosbuild %s waits: %w", mosb.Name, err)
+		}
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildWaiting, "Build", "%s", why)
+	}
 	return ctrl.Result{RequeueAfter: secretWait}, nil
 }
 

@@ -51,6 +51,8 @@ func TestMain(m *testing.M) {
 	if buildah.Reexec() {
 		return
 	}
+	// The secret-marker search (TestBadBuildInputs) reads the controllers' logs.
+	controlplane.CaptureLogs()
 	if os.Getenv(execAsEnv) == "imagemode-builder" { // as cmd/imagemode-builder does
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		root := &cobra.Command{Use: "imagemode-builder", SilenceUsage: true}
@@ -83,6 +85,8 @@ type envOptions struct {
 	baseTag string
 	// service adjusts the build service's options.
 	service func(*machineos.Options)
+	// registryPassword, when set, is the registry account's password (a secret marker).
+	registryPassword string
 }
 
 // startControllers runs the render controllers and the build service in a manager of their own.
@@ -134,7 +138,15 @@ func startEnv(t testing.TB) (*env, context.Context) {
 func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 	t.Helper()
 	cp := controlplane.Start(t, controlplane.Options{ControllerManager: true})
-	reg := localregistry.StartForTest(t)
+	var reg *localregistry.Registry
+	if opts.registryPassword == "" {
+		reg = localregistry.StartForTest(t)
+	} else {
+		var err error
+		reg, err = localregistry.Start(context.Background(), localregistry.Options{Dir: t.TempDir(), Password: opts.registryPassword})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = reg.Stop() })
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	t.Cleanup(cancel)
 	tag := ":base"

@@ -69,9 +69,15 @@ type ControlPlane struct {
 func New(ctx context.Context, opts Options) (*ControlPlane, error) {
 	// envtest and the controllers log through controller-runtime's global logger, which keeps the first sink
 	// it is given: quiet by default, to stderr with IMAGEMODE_TEST_LOGS=1 (for debugging a test).
-	if os.Getenv("IMAGEMODE_TEST_LOGS") != "" {
+	capture := captured.enabled()
+	switch {
+	case capture && os.Getenv("IMAGEMODE_TEST_LOGS") != "":
+		ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(io.MultiWriter(os.Stderr, &captured)))))
+	case capture:
+		ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(&captured))))
+	case os.Getenv("IMAGEMODE_TEST_LOGS") != "":
 		ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr))))
-	} else {
+	default:
 		ctrllog.SetLogger(logr.Discard())
 	}
 
