@@ -250,3 +250,36 @@ func TestFaultMOSCEditedDuringBuild(t *testing.T) {
 	assert.Equal(t, []string{digest[strings.LastIndex(digest, "@")+1:]}, manifestRevisions(t, e, "openshift/edited"),
 		"only the new build's image is in the repository")
 }
+
+// TestFaultAPIServerDown (issue 14, fault row 1): kube-apiserver is stopped for 20 s while a build runs,
+// then started again on the same etcd. The controllers, the pod runner and the build pod reconnect; the
+// build finishes, recorded once: the same MachineOSBuild and Job, no failed attempt, one BuildCompleted.
+func TestFaultAPIServerDown(t *testing.T) {
+	t.Parallel()
+	e, ctx := startEnv(t)
+	newPoolMOSC(ctx, t, e, "outage", "FROM configs AS final\nRUN echo fault-window-outage && sleep 28\n")
+	runningPod(ctx, t, e, "outage", "fault-window-outage")
+	before := waitPoolBuild(ctx, t, e.c, "outage", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
+
+	require.NoError(t, e.cp.StopAPIServer())
+	var down error
+	for range 3 {
+		_, down = e.cp.Kube.Discovery().ServerVersion()
+	}
+	require.Error(t, down, "the API server is down")
+	time.Sleep(20 * time.Second)
+	require.NoError(t, e.cp.StartAPIServer())
+
+	done := waitPoolBuild(ctx, t, e.c, "outage", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b).IsTerminal() })
+	require.Equal(t, osbuild.StateSucceeded, osbuild.StateOf(done))
+	assert.Equal(t, before.UID, done.UID, "the same build")
+	assert.Equal(t, before.Annotations[wellknown.JobUIDAnnotation], done.Annotations[wellknown.JobUIDAnnotation], "the same Job")
+	assert.Empty(t, machineos.FailedAttemptsOf(done), "no attempt failed")
+	var builds mcfgv1.MachineOSBuildList
+	require.NoError(t, e.c.List(ctx, &builds, client.MatchingLabels{wellknown.MachineOSConfigLabel: "outage"}))
+	assert.Len(t, builds.Items, 1, "one build")
+	assert.Len(t, buildEvents(ctx, t, e.c, done.Name, machineos.EventBuildCompleted), 1, "recorded once")
+	waitMOSCNamed(ctx, t, e, "outage", func(m *mcfgv1.MachineOSConfig) bool {
+		return m.Status.CurrentImagePullSpec == done.Status.DigestedImagePushSpec
+	})
+}

@@ -1,12 +1,17 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -104,9 +109,18 @@ func New(ctx context.Context, opts Options) (*ControlPlane, error) {
 		ControlPlaneStartTimeout: time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	// The API server's certificates live in a directory of ours, so that a restart (RestartAPIServer) keeps
+	// its serving CA and service-account keys: clients and kube-controller-manager reconnect as they would to
+	// a real one.
+	apiCertDir := filepath.Join(cp.WorkDir, "kube-apiserver")
+	if err := os.MkdirAll(apiCertDir, 0o700); err != nil {
+		cp.cleanupAfterFailedStart()
+		return nil, err
+	}
+	cp.env.ControlPlane.APIServer = &envtest.APIServer{CertDir: apiCertDir}
 	if opts.Output != nil {
 		cp.env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
-		cp.env.ControlPlane.APIServer = &envtest.APIServer{Out: opts.Output, Err: opts.Output}
+		cp.env.ControlPlane.APIServer.Out, cp.env.ControlPlane.APIServer.Err = opts.Output, opts.Output
 	}
 	if opts.Kubelets {
 		if err := cp.configureForKubelets(); err != nil {
@@ -175,6 +189,60 @@ func (cp *ControlPlane) UserConfig(name string, groups ...string) (*rest.Config,
 		return nil, fmt.Errorf("provisioning user %q: %w", name, err)
 	}
 	return user.Config(), nil
+}
+
+// StopAPIServer kills kube-apiserver alone (etcd and kube-controller-manager keep running), as a crash or
+// outage of the API server: a graceful stop with clients connected takes over a minute. StartAPIServer
+// starts it again on the same etcd, port and certificates.
+func (cp *ControlPlane) StopAPIServer() error {
+	api := cp.env.ControlPlane.APIServer
+	pid, err := childWithArg("--secure-port=" + api.SecureServing.Port)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing kube-apiserver (pid %d): %w", pid, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for { // reaped by envtest's waiter
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kube-apiserver (pid %d) did not go away", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return api.Stop() // the process is gone: this only clears envtest's state
+}
+
+// childWithArg returns the pid of this process's child whose command line holds arg.
+func childWithArg(arg string) (int, error) {
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		return 0, err
+	}
+	me := strconv.Itoa(os.Getpid())
+	for _, d := range dirs {
+		stat, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != me {
+			continue
+		}
+		cmdline, err := os.ReadFile(d + "/cmdline")
+		if err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), arg) {
+			return strconv.Atoi(filepath.Base(d))
+		}
+	}
+	return 0, fmt.Errorf("no child process with %s", arg)
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer and waits until it is healthy.
+func (cp *ControlPlane) StartAPIServer() error {
+	return cp.env.ControlPlane.APIServer.Start()
 }
 
 // Stop stops kube-controller-manager, then kube-apiserver, then etcd (in that order, so the API server does
