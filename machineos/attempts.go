@@ -157,7 +157,9 @@ func (l *attemptLog) observe(pod *corev1.Pod) {
 	if l.byBuild[build][job] == nil {
 		l.byBuild[build][job] = map[string]string{}
 	}
-	l.byBuild[build][job][pod.Name] = cause
+	if _, seen := l.byBuild[build][job][pod.Name]; !seen { // the first failure seen is the cause; a later deletion is not
+		l.byBuild[build][job][pod.Name] = cause
+	}
 }
 
 // failed returns the remembered failures of job's pods for build.

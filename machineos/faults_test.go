@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
@@ -280,6 +281,55 @@ func TestFaultAPIServerDown(t *testing.T) {
 	assert.Len(t, builds.Items, 1, "one build")
 	assert.Len(t, buildEvents(ctx, t, e.c, done.Name, machineos.EventBuildCompleted), 1, "recorded once")
 	waitMOSCNamed(ctx, t, e, "outage", func(m *mcfgv1.MachineOSConfig) bool {
+		return m.Status.CurrentImagePullSpec == done.Status.DigestedImagePushSpec
+	})
+}
+
+// TestFaultLeaderKilledMidBuild (issue 14, fault row 6): two controller replicas with leader election; the
+// leader is killed (its lease not released) while a build runs. The other takes over once the lease
+// expires, the build is not started twice (the same Job, no failed attempt) and exactly one image is pushed.
+func TestFaultLeaderKilledMidBuild(t *testing.T) {
+	t.Parallel()
+	e, ctx := startEnvWith(t, envOptions{noControllers: true})
+	lease, renew, retry := 3*time.Second, 2*time.Second, 250*time.Millisecond
+	replica := func() ctrl.Manager {
+		return e.newControllerManager(t, ctrl.Options{LeaderElection: true, LeaderElectionID: "imagemode-controller",
+			LeaderElectionNamespace: wellknown.MCONamespace, LeaseDuration: &lease, RenewDeadline: &renew, RetryPeriod: &retry})
+	}
+	a, b := replica(), replica()
+	stopA := run(ctx, a)
+	t.Cleanup(stopA)
+	select {
+	case <-a.Elected():
+	case <-time.After(time.Minute):
+		t.Fatal("replica a never became leader")
+	}
+	stopB := run(ctx, b)
+	t.Cleanup(stopB)
+
+	newPoolMOSC(ctx, t, e, "leader", "FROM configs AS final\nRUN echo fault-window-leader && sleep 6\n")
+	runningPod(ctx, t, e, "leader", "fault-window-leader")
+	before := waitPoolBuild(ctx, t, e.c, "leader", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b) == osbuild.StateBuilding })
+	select {
+	case <-b.Elected():
+		t.Fatal("replica b leads while a runs")
+	default:
+	}
+	stopA() // killed: its lease is not released
+	select {
+	case <-b.Elected():
+	case <-time.After(time.Minute):
+		t.Fatal("replica b never took over")
+	}
+
+	done := waitPoolBuild(ctx, t, e.c, "leader", func(b *mcfgv1.MachineOSBuild) bool { return osbuild.StateOf(b).IsTerminal() })
+	require.Equal(t, osbuild.StateSucceeded, osbuild.StateOf(done))
+	assert.Equal(t, before.UID, done.UID, "the same build")
+	assert.Equal(t, before.Annotations[wellknown.JobUIDAnnotation], done.Annotations[wellknown.JobUIDAnnotation], "not started twice")
+	assert.Empty(t, machineos.FailedAttemptsOf(done))
+	digest := string(done.Status.DigestedImagePushSpec)
+	assert.Equal(t, []string{digest[strings.LastIndex(digest, "@")+1:]}, manifestRevisions(t, e, "openshift/leader"), "exactly one image pushed")
+	waitMOSCNamed(ctx, t, e, "leader", func(m *mcfgv1.MachineOSConfig) bool {
 		return m.Status.CurrentImagePullSpec == done.Status.DigestedImagePushSpec
 	})
 }

@@ -87,13 +87,23 @@ type envOptions struct {
 	service func(*machineos.Options)
 	// registryPassword, when set, is the registry account's password (a secret marker).
 	registryPassword string
+	// noControllers: the test starts the controllers itself (e.g. several replicas).
+	noControllers bool
 }
 
 // startControllers runs the render controllers and the build service in a manager of their own.
 func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 	t.Helper()
-	mgr, err := ctrl.NewManager(e.cp.Config, ctrl.Options{Scheme: e.cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Cache: machineos.CacheOptions(wellknown.MCONamespace)})
+	return run(ctx, e.newControllerManager(t, ctrl.Options{}))
+}
+
+// newControllerManager returns a manager (with base's leader election settings) running the render
+// controllers and the build service.
+func (e *env) newControllerManager(t testing.TB, base ctrl.Options) ctrl.Manager {
+	t.Helper()
+	base.Scheme, base.Metrics, base.Cache = e.cp.Scheme, metricsserver.Options{BindAddress: "0"}, machineos.CacheOptions(wellknown.MCONamespace)
+	base.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+	mgr, err := ctrl.NewManager(e.cp.Config, base)
 	require.NoError(t, err)
 	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
 	opts := machineos.Options{
@@ -104,7 +114,7 @@ func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 		e.opts.service(&opts)
 	}
 	require.NoError(t, machineos.AddToManager(mgr, opts))
-	return run(ctx, mgr)
+	return mgr
 }
 
 func newManager(t testing.TB, cp *controlplane.ControlPlane) ctrl.Manager {
@@ -192,7 +202,10 @@ func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 	e.runner = runner
 	stopRunner := run(ctx, runnerMgr)
 	t.Cleanup(func() { stopRunner(); runner.Stop() })
-	e.stopControllers = e.startControllers(ctx, t)
+	e.stopControllers = func() {}
+	if !opts.noControllers {
+		e.stopControllers = e.startControllers(ctx, t)
+	}
 	t.Cleanup(func() { e.stopControllers() })
 	return e, ctx
 }

@@ -213,7 +213,18 @@ func (cp *ControlPlane) StopAPIServer() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return api.Stop() // the process is gone: this only clears envtest's state
+	// The process is gone: Stop only clears envtest's state, once its waiter saw the exit (before that it
+	// signals the dead process and fails).
+	for {
+		err := api.Stop()
+		if err == nil || !errors.Is(err, os.ErrProcessDone) && !strings.Contains(err.Error(), "no such process") {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // childWithArg returns the pid of this process's child whose command line holds arg.
