@@ -118,8 +118,14 @@ func New(ctx context.Context, opts Options) (*ControlPlane, error) {
 		return nil, err
 	}
 	cp.env.ControlPlane.APIServer = &envtest.APIServer{CertDir: apiCertDir}
+	// etcd's data directory is ours too, so that RestartEtcd keeps the cluster's state.
+	cp.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(cp.WorkDir, "etcd")}
+	if err := os.MkdirAll(cp.env.ControlPlane.Etcd.DataDir, 0o700); err != nil {
+		cp.cleanupAfterFailedStart()
+		return nil, err
+	}
 	if opts.Output != nil {
-		cp.env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
+		cp.env.ControlPlane.Etcd.Out, cp.env.ControlPlane.Etcd.Err = opts.Output, opts.Output
 		cp.env.ControlPlane.APIServer.Out, cp.env.ControlPlane.APIServer.Err = opts.Output, opts.Output
 	}
 	if opts.Kubelets {
@@ -254,6 +260,20 @@ func childWithArg(arg string) (int, error) {
 // StartAPIServer starts kube-apiserver again after StopAPIServer and waits until it is healthy.
 func (cp *ControlPlane) StartAPIServer() error {
 	return cp.env.ControlPlane.APIServer.Start()
+}
+
+// RestartEtcd stops etcd under the running API server and starts it again on the same address and data,
+// after down (the outage).
+func (cp *ControlPlane) RestartEtcd(down time.Duration) error {
+	etcd := cp.env.ControlPlane.Etcd
+	if err := etcd.Stop(); err != nil {
+		return fmt.Errorf("stopping etcd: %w", err)
+	}
+	time.Sleep(down)
+	if err := etcd.Start(); err != nil {
+		return fmt.Errorf("starting etcd again: %w", err)
+	}
+	return nil
 }
 
 // Stop stops kube-controller-manager, then kube-apiserver, then etcd (in that order, so the API server does
