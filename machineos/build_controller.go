@@ -2,6 +2,7 @@ package machineos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,10 +16,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -60,12 +63,17 @@ type BuildReconciler struct {
 	Metrics *Metrics
 	// Signer signs the images of builds with a signing key (SigningKeySecretAnnotation).
 	Signer ImageSigner
+
+	attempts attemptLog
 }
 
 // Reconcile moves one MachineOSBuild along.
 func (r *BuildReconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
 	mosb := &mcfgv1.MachineOSBuild{}
 	if err := r.Client.Get(ctx, req.NamespacedName, mosb); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.attempts.forget(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if mosb.DeletionTimestamp != nil {
@@ -76,6 +84,9 @@ func (r *BuildReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	}
 	obs, err := r.observe(ctx, mosb)
 	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.recordAttempts(ctx, &obs); err != nil {
 		return ctrl.Result{}, err
 	}
 	step, err := DecideBuild(obs)
@@ -167,6 +178,13 @@ func (r *BuildReconciler) act(ctx context.Context, obs BuildObservation, step Bu
 		}
 		if signed != nil {
 			apimeta.SetStatusCondition(&s.Conditions, *signed)
+		}
+		if step.FailedCause != "" {
+			for i := range s.Conditions {
+				if s.Conditions[i].Type == string(mcfgv1.MachineOSBuildFailed) && s.Conditions[i].Status == metav1.ConditionTrue {
+					s.Conditions[i].Message += ": " + step.FailedCause
+				}
+			}
 		}
 		if s.BuildStart == nil {
 			start := job.CreationTimestamp
@@ -262,7 +280,7 @@ func (r *BuildReconciler) start(ctx context.Context, mosb *mcfgv1.MachineOSBuild
 	case p.signingKey != nil:
 		return r.failSigning(ctx, mosb, nil, p.signingKey, "")
 	case p.wait != "":
-		return r.waitFor(mosb, p.wait)
+		return r.waitFor(ctx, mosb, p.wait)
 	}
 	objs := p.objs
 	if err := controllerutil.SetControllerReference(mosb, objs.Job, r.Client.Scheme()); err != nil {
@@ -338,6 +356,7 @@ func (r *BuildReconciler) createJobObjects(ctx context.Context, objs *jobs.Objec
 func (r *BuildReconciler) recordJob(ctx context.Context, mosb *mcfgv1.MachineOSBuild, job *batchv1.Job) error {
 	before := mosb.DeepCopy()
 	metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, wellknown.JobUIDAnnotation, string(job.UID))
+	delete(mosb.Annotations, WaitingAnnotation)
 	if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("recording job uid on machineosbuild %s: %w", mosb.Name, err)
 	}
@@ -384,8 +403,16 @@ func (r *BuildReconciler) setStateWithJob(ctx context.Context, mosb *mcfgv1.Mach
 }
 
 // waitFor reports why a build cannot start yet and looks again later.
-func (r *BuildReconciler) waitFor(mosb *mcfgv1.MachineOSBuild, why string) (ctrl.Result, error) {
-	r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildWaiting, "Build", "%s", why)
+// The reason is also kept on the build (WaitingAnnotation), for the MachineOSConfig's Ready condition.
+func (r *BuildReconciler) waitFor(ctx context.Context, mosb *mcfgv1.MachineOSBuild, why string) (ctrl.Result, error) {
+	if mosb.Annotations[WaitingAnnotation] != why {
+		before := mosb.DeepCopy()
+		metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, WaitingAnnotation, why)
+		if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("recording why machineosbuild %s waits: %w", mosb.Name, err)
+		}
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildWaiting, "Build", "%s", why)
+	}
 	return ctrl.Result{RequeueAfter: secretWait}, nil
 }
 
@@ -449,7 +476,73 @@ func (r *BuildReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&mcfgv1.MachineOSBuild{}).
 		Watches(&batchv1.Job{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &mcfgv1.MachineOSBuild{}, handler.OnlyControllerOwner())).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(buildOfDigestConfigMap)).
+		Watches(&corev1.Pod{}, handler.Funcs{
+			UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				r.podChanged(e.ObjectNew, q)
+			},
+			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				r.podChanged(e.Object, q)
+			},
+		}).
 		Complete(r)
+}
+
+// podChanged remembers a build pod's failure (the pod may be gone before the build is reconciled) and
+// queues its build.
+func (r *BuildReconciler) podChanged(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.Labels[wellknown.MachineOSBuildLabel] == "" {
+		return
+	}
+	r.attempts.observe(pod)
+	if DescribeFailedPod(pod) != "" {
+		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: pod.Labels[wellknown.MachineOSBuildLabel]}})
+	}
+}
+
+// recordAttempts records on a running build the failed attempts (pods) of its Job not recorded yet — those
+// the pod watch remembered and those still in the cache — each with a BuildAttemptFailed event, and puts
+// them in obs.
+func (r *BuildReconciler) recordAttempts(ctx context.Context, obs *BuildObservation) error {
+	mosb, job := obs.Build, obs.Job
+	obs.Attempts = FailedAttemptsOf(mosb)
+	if job == nil || !metav1.IsControlledBy(job, mosb) || osbuild.StateOf(mosb).IsTerminal() {
+		if osbuild.StateOf(mosb).IsTerminal() {
+			r.attempts.forget(mosb.Name)
+		}
+		return nil
+	}
+	failed := r.attempts.failed(mosb.Name, job.UID)
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(r.Jobs.Namespace), client.MatchingLabels{wellknown.MachineOSBuildLabel: mosb.Name}); err != nil {
+		return fmt.Errorf("listing the pods of job %s: %w", job.Name, err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if cause := DescribeFailedPod(p); cause != "" && metav1.IsControlledBy(p, job) {
+			failed[p.Name] = cause
+		}
+	}
+	added, all := NewFailedAttempts(obs.Attempts, failed)
+	if len(added) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(all)
+	if err != nil {
+		return err
+	}
+	before := mosb.DeepCopy()
+	metav1.SetMetaDataAnnotation(&mosb.ObjectMeta, FailedAttemptsAnnotation, string(raw))
+	if err := r.Client.Patch(ctx, mosb, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("recording failed attempts on machineosbuild %s: %w", mosb.Name, err)
+	}
+	for i, a := range added {
+		n := len(all) - len(added) + i + 1
+		r.Recorder.Eventf(mosb, nil, corev1.EventTypeWarning, EventBuildAttemptFailed, "Build", "Attempt %d of %d (pod %s) failed: %s",
+			n, jobs.BackoffLimit+1, a.Pod, a.Cause)
+	}
+	obs.Attempts = all
+	return nil
 }
 
 // buildOfDigestConfigMap maps a build's digest ConfigMap to the build.

@@ -22,7 +22,9 @@ type BuildObservation struct {
 	// Digest is the digest the build pod recorded in its digest ConfigMap, "" when none is recorded yet;
 	// DigestProblem says why there is none (the ConfigMap is missing or empty, or could not be read).
 	Digest, DigestProblem string
-	Now                   time.Time
+	// Attempts are the build Job's failed attempts recorded on the build, oldest first.
+	Attempts []FailedAttempt
+	Now      time.Time
 }
 
 // BuildAction is what the build reconciler does next.
@@ -59,6 +61,8 @@ type BuildStep struct {
 	Sign bool
 	// RequeueAfter asks for another pass later (a successful build's pod still closing its store).
 	RequeueAfter time.Duration
+	// FailedCause (Failed) is why the last attempt failed; it ends the Failed condition's message.
+	FailedCause string
 }
 
 // DecideBuild is the build state machine's transition: from the build, its Job and the recorded digest, the
@@ -118,6 +122,10 @@ func DecideBuild(o BuildObservation) (BuildStep, error) {
 	case osbuild.StateFailed:
 		step.EventType, step.EventReason = corev1.EventTypeWarning, EventBuildFailed
 		step.EventMessage = fmt.Sprintf("Build failed after %d attempts (job %s)", job.Status.Failed, job.Name)
+		if n := len(o.Attempts); n > 0 {
+			step.FailedCause = fmt.Sprintf("attempt %d (pod %s): %s", n, o.Attempts[n-1].Pod, o.Attempts[n-1].Cause)
+			step.EventMessage += ": last " + step.FailedCause
+		}
 	case osbuild.StateInterrupted:
 		step.EventType, step.EventReason = corev1.EventTypeWarning, EventBuildInterrupted
 		step.EventMessage = fmt.Sprintf("Job %s was deleted during the build", job.Name)

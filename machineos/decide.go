@@ -27,6 +27,9 @@ const (
 	// (repository@sha256:…): the rendered config's osImageURL as resolved when the build was decided. The
 	// build's configs stage starts FROM it.
 	BaseImageAnnotation = "imagemode.io/base-image"
+	// WaitingAnnotation says why a build that has not started waits (a push or pull secret that is
+	// missing or invalid); it goes when the build's Job is created.
+	WaitingAnnotation = "imagemode.io/waiting-for"
 )
 
 // ConditionBaseImageResolved is the MachineOSConfig condition that says whether the base image's tag
@@ -41,6 +44,7 @@ const (
 	ReasonBuildFailed        = "BuildFailed"
 	ReasonBuildInterrupted   = "BuildInterrupted"
 	ReasonBuildPending       = "BuildPending"
+	ReasonBuildWaiting       = "BuildWaiting"
 	ReasonBuildSuccess       = "BuildSuccess"
 	ReasonPoolNotFound       = "PoolNotFound"
 	ReasonPoolNotRendered    = "PoolNotRendered"
@@ -203,6 +207,9 @@ func Decide(in ConfigInputs) Decision {
 	default:
 		d.DeleteStale = staleBuilds(in.Builds, name)
 		d.Ready = condition(metav1.ConditionFalse, ReasonBuilding, fmt.Sprintf("build %s is %s", name, stateWord(state)))
+		if why := target.Annotations[WaitingAnnotation]; why != "" && state == osbuild.StateInitial {
+			d.Ready = condition(metav1.ConditionFalse, ReasonBuildWaiting, fmt.Sprintf("build %s waits: %s", name, why))
+		}
 		d.PoolCondition = poolCondition(corev1.ConditionFalse, ReasonBuilding, "")
 	}
 	return d

@@ -27,6 +27,11 @@ func build(name string, state osbuild.State, mosc *mcfgv1.MachineOSConfig, rende
 	return b
 }
 
+func waiting(b *mcfgv1.MachineOSBuild, why string) *mcfgv1.MachineOSBuild {
+	b.Annotations[WaitingAnnotation] = why
+	return b
+}
+
 func renderedMC(name, osImage string, files string) *mcfgv1.MachineConfig {
 	return &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: mcfgv1.MachineConfigSpec{OSImageURL: osImage,
 		Config: runtimeRaw(files)}}
@@ -66,6 +71,9 @@ func TestDecide(t *testing.T) {
 		{name: "build running, failed earlier build cleaned up", in: ConfigInputs{MOSC: mosc, Pool: pool, Rendered: rendered,
 			Builds: []*mcfgv1.MachineOSBuild{build(name, osbuild.StateBuilding, mosc, rendered.Name), build("layered-image-failed", osbuild.StateFailed, mosc, "x")}},
 			wantReason: ReasonBuilding, wantStale: []string{"layered-image-failed"}, wantPool: corev1.ConditionFalse},
+		{name: "build waiting for its push secret", in: ConfigInputs{MOSC: mosc, Pool: pool, Rendered: rendered,
+			Builds: []*mcfgv1.MachineOSBuild{waiting(build(name, osbuild.StateInitial, mosc, rendered.Name), "secret ns/push not found; the build starts when it exists")}},
+			wantReason: ReasonBuildWaiting, wantPool: corev1.ConditionFalse},
 		{name: "build succeeded: image published", in: ConfigInputs{MOSC: mosc, Pool: pool, Rendered: rendered,
 			Builds: []*mcfgv1.MachineOSBuild{build(name, osbuild.StateSucceeded, mosc, rendered.Name)}},
 			wantReason: ReasonBuilt, wantImage: "registry.example.com/os/image@sha256:aaa", wantPool: corev1.ConditionFalse},

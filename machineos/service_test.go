@@ -52,6 +52,8 @@ func TestMain(m *testing.M) {
 	if buildah.Reexec() {
 		return
 	}
+	// The secret-marker search (TestBadBuildInputs) reads the controllers' logs.
+	controlplane.CaptureLogs()
 	if os.Getenv(execAsEnv) == "imagemode-builder" { // as cmd/imagemode-builder does
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		root := &cobra.Command{Use: "imagemode-builder", SilenceUsage: true}
@@ -81,6 +83,7 @@ type env struct {
 	c               client.Client
 	base            string
 	opts            envOptions
+	runner          *podrunner.Runner
 	stopControllers func()
 }
 
@@ -91,13 +94,25 @@ type envOptions struct {
 	baseTag string
 	// service adjusts the build service's options.
 	service func(*machineos.Options)
+	// registryPassword, when set, is the registry account's password (a secret marker).
+	registryPassword string
+	// noControllers: the test starts the controllers itself (e.g. several replicas).
+	noControllers bool
 }
 
 // startControllers runs the render controllers and the build service in a manager of their own.
 func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 	t.Helper()
-	mgr, err := ctrl.NewManager(e.cp.Config, ctrl.Options{Scheme: e.cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Cache: machineos.CacheOptions(wellknown.MCONamespace)})
+	return run(ctx, t, e.newControllerManager(t, ctrl.Options{}))
+}
+
+// newControllerManager returns a manager (with base's leader election settings) running the render
+// controllers and the build service.
+func (e *env) newControllerManager(t testing.TB, base ctrl.Options) ctrl.Manager {
+	t.Helper()
+	base.Scheme, base.Metrics, base.Cache = e.cp.Scheme, metricsserver.Options{BindAddress: "0"}, machineos.CacheOptions(wellknown.MCONamespace)
+	base.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+	mgr, err := ctrl.NewManager(e.cp.Config, base)
 	require.NoError(t, err)
 	require.NoError(t, render.AddToManager(mgr, render.Options{Version: "test"}))
 	opts := machineos.Options{
@@ -108,7 +123,7 @@ func (e *env) startControllers(ctx context.Context, t testing.TB) func() {
 		e.opts.service(&opts)
 	}
 	require.NoError(t, machineos.AddToManager(mgr, opts))
-	return run(ctx, t, mgr)
+	return mgr
 }
 
 func newManager(t testing.TB, cp *controlplane.ControlPlane) ctrl.Manager {
@@ -149,7 +164,15 @@ func startEnv(t testing.TB) (*env, context.Context) {
 func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 	t.Helper()
 	cp := controlplane.Start(t, controlplane.Options{ControllerManager: true})
-	reg := localregistry.StartForTest(t)
+	var reg *localregistry.Registry
+	if opts.registryPassword == "" {
+		reg = localregistry.StartForTest(t)
+	} else {
+		var err error
+		reg, err = localregistry.Start(context.Background(), localregistry.Options{Dir: t.TempDir(), Password: opts.registryPassword})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = reg.Stop() })
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	t.Cleanup(cancel)
 	tag := ":base"
@@ -170,9 +193,13 @@ func startEnvWith(t testing.TB, opts envOptions) (*env, context.Context) {
 		Env: []string{execAsEnv + "=imagemode-builder", "KUBECONFIG=" + cp.KubeconfigPath}, KillGrace: 2 * time.Second,
 	}}
 	require.NoError(t, runner.SetupWithManager(runnerMgr))
+	e.runner = runner
 	stopRunner := run(ctx, t, runnerMgr)
 	t.Cleanup(func() { stopRunner(); runner.Stop() })
-	e.stopControllers = e.startControllers(ctx, t)
+	e.stopControllers = func() {}
+	if !opts.noControllers {
+		e.stopControllers = e.startControllers(ctx, t)
+	}
 	t.Cleanup(func() { e.stopControllers() })
 	return e, ctx
 }

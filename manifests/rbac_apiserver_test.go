@@ -106,6 +106,8 @@ var accessTable = []access{
 	{ctl, "create", "", "pods", "eviction", "default", true},
 	{ctl, "delete", "", "pods", "", "default", false},
 	{ctl, "create", "", "pods", "", ns, false},
+	{ctl, "watch", "", "pods", "", ns, true},
+	{ctl, "watch", "", "pods", "", "default", false},
 	{ctl, "get", "apps", "daemonsets", "", "kube-system", true},
 	{ctl, "create", "", "events", "", "default", true},
 	{ctl, "patch", "events.k8s.io", "events", "", "default", true},

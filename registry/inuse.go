@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // Inventory is everything that may still reference an image: it is read from the cluster by the caller
@@ -24,6 +25,11 @@ type Inventory struct {
 	MachineConfigs []*mcfgv1.MachineConfig
 	// ExcludeBuild names the MachineOSBuild whose image is being deleted: its own status does not count.
 	ExcludeBuild string
+	// ImageBuild names the MachineOSBuild the image was built for. A build of that name that has not
+	// finished is building the same inputs again (build names are a hash of their inputs: a rebuild keeps
+	// the name) and may be pushing this very image — the layer cache makes the rebuilt image identical —
+	// before it records the digest: it uses the image until it finishes.
+	ImageBuild string
 }
 
 // Reason names one object that uses an image, and how.
@@ -69,6 +75,11 @@ func InUse(image string, inv Inventory) []Reason {
 		}
 	}
 	for _, b := range inv.MachineOSBuilds {
+		if inv.ImageBuild != "" && b.Name == inv.ImageBuild && b.DeletionTimestamp.IsZero() && !osbuild.StateOf(b).IsTerminal() &&
+			b.Status.DigestedImagePushSpec == "" {
+			out = append(out, Reason{Kind: "MachineOSBuild", Name: b.Name, Field: "spec.renderedImagePushSpec (building it again)"})
+			continue
+		}
 		if b.Name == inv.ExcludeBuild {
 			continue
 		}

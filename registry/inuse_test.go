@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 const (
@@ -36,6 +37,17 @@ func mosc(name, current string) *mcfgv1.MachineOSConfig {
 func mosbImage(name, digested string) *mcfgv1.MachineOSBuild {
 	b := &mcfgv1.MachineOSBuild{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	b.Status.DigestedImagePushSpec = mcfgv1.ImageDigestFormat(digested)
+	return b
+}
+
+func withState(b *mcfgv1.MachineOSBuild, s osbuild.State) *mcfgv1.MachineOSBuild {
+	b.Status.Conditions = osbuild.Conditions(s, nil, metav1.Now())
+	return b
+}
+
+func deleting(b *mcfgv1.MachineOSBuild) *mcfgv1.MachineOSBuild {
+	now := metav1.Now()
+	b.DeletionTimestamp = &now
 	return b
 }
 
@@ -107,6 +119,31 @@ func TestInUse(t *testing.T) {
 				ExcludeBuild: "worker-old",
 			},
 			want: []Reason{{Kind: "MachineOSBuild", Name: "infra-same-image", Field: "status.digestedImagePushSpec"}},
+		},
+		{
+			name:  "the image's build running again under its name may be pushing it",
+			image: repo + "@" + dgA,
+			inv: Inventory{
+				MachineOSBuilds: []*mcfgv1.MachineOSBuild{withState(mosbImage("worker-abc", ""), osbuild.StateBuilding), withState(mosbImage("worker-def", ""), osbuild.StateBuilding)},
+				ImageBuild:      "worker-abc",
+			},
+			want: []Reason{{Kind: "MachineOSBuild", Name: "worker-abc", Field: "spec.renderedImagePushSpec (building it again)"}},
+		},
+		{
+			name:  "the image's build, finished again, protects it only by its digest",
+			image: repo + "@" + dgA,
+			inv: Inventory{
+				MachineOSBuilds: []*mcfgv1.MachineOSBuild{withState(mosbImage("worker-abc", ""), osbuild.StateFailed)},
+				ImageBuild:      "worker-abc",
+			},
+		},
+		{
+			name:  "the image's build on its way out does not protect it",
+			image: repo + "@" + dgA,
+			inv: Inventory{
+				MachineOSBuilds: []*mcfgv1.MachineOSBuild{deleting(withState(mosbImage("worker-abc", ""), osbuild.StatePrepared))},
+				ImageBuild:      "worker-abc", ExcludeBuild: "worker-abc",
+			},
 		},
 		{
 			name:  "a tag in a MachineConfig matches only the image's own tag",

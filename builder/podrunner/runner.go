@@ -94,6 +94,9 @@ func (r *Runner) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Res
 	}
 }
 
+// Running reports whether the process of the pod with uid still runs.
+func (r *Runner) Running(uid types.UID) bool { return r.isRunning(uid) }
+
 func (r *Runner) isRunning(uid types.UID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -146,7 +149,9 @@ func (r *Runner) start(ctx context.Context, pod *corev1.Pod) (ctrl.Result, error
 	}
 	env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "HOSTNAME=" + pod.Name}, r.Opts.Env...), env...)
 	logPath := r.LogPath(pod, c.Name)
-	proc, err := childproc.StartCommand(childproc.Command{Path: argv[0], Args: argv[1:], Env: env, Dir: dir, LogPath: logPath})
+	// Its own mount namespace, as a container's: a build killed mid-step leaves no mount of the layer cache
+	// behind on this machine.
+	proc, err := childproc.StartCommand(childproc.Command{Path: argv[0], Args: argv[1:], Env: env, Dir: dir, LogPath: logPath, PrivateMounts: true})
 	if err != nil {
 		return ctrl.Result{}, r.terminate(ctx, pod, 128, "RunContainerError", err.Error())
 	}
@@ -184,7 +189,7 @@ func (r *Runner) wait(ctx context.Context, pod *corev1.Pod, run *running) {
 	stopped := run.stopped
 	r.mu.Unlock()
 	if !stopped { // finalize reports a deleted pod's end
-		code := run.proc.ExitCode()
+		code := run.proc.ContainerExitCode()
 		reason := "Completed"
 		if code != 0 {
 			reason = "Error"

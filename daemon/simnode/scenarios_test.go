@@ -174,6 +174,7 @@ func TestAgentScenarios(t *testing.T) {
 		{"Faults", testFaults},
 		{"RebaseFault", testRebaseFault},
 		{"DiskFull", testDiskFull},
+		{"EtcdRestart", testEtcdRestart},
 		{"DrainHandshake", testDrainHandshake},
 		{"RegistriesSpecial", testRegistriesSpecial},
 		{"LayeredPool", testLayeredPool},

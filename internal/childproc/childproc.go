@@ -39,6 +39,10 @@ type Command struct {
 	Env []string
 	// Dir is the working directory (empty: this process's).
 	Dir string
+	// PrivateMounts starts the process in a mount namespace of its own (propagation private), as a
+	// container runtime does: what it mounts is its own, and goes when its last process ends, however it
+	// ends. Needs CAP_SYS_ADMIN.
+	PrivateMounts bool
 }
 
 // StartCommand starts c.
@@ -58,6 +62,9 @@ func StartCommand(c Command) (*Process, error) {
 	// Pdeathsig kills the child if this process dies without stopping it. Linux sends it when the *thread*
 	// that forked the child exits, so the fork happens on a locked thread that lives until the child exits.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if c.PrivateMounts {
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS // Go makes / private in it before exec
+	}
 	p := &Process{cmd: cmd, done: make(chan struct{}), log: logf}
 	started := make(chan error, 1)
 	go func() {
@@ -83,6 +90,15 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // ExitCode returns the exit code once Exited is closed (-1 when killed by a signal).
 func (p *Process) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
+
+// ContainerExitCode is the exit code a container runtime reports once Exited is closed: the exit code, or
+// 128 plus the signal's number for a process killed by a signal (137 for SIGKILL, as after an OOM kill).
+func (p *Process) ContainerExitCode() int {
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
 
 // Exited returns a channel closed when the process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.done }

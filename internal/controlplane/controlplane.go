@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -75,12 +80,19 @@ var setLoggerOnce sync.Once
 // then starts kube-controller-manager if asked. Call Stop when done.
 func New(ctx context.Context, opts Options) (*ControlPlane, error) {
 	// envtest and the controllers log through controller-runtime's global logger, which keeps the first sink
-	// it is given: quiet by default, to stderr with IMAGEMODE_TEST_LOGS=1 (for debugging a test). It is set
-	// once per process: SetLogger is not safe to call concurrently (tests start control planes in parallel).
+	// it is given: quiet by default, to stderr with IMAGEMODE_TEST_LOGS=1 (for debugging a test), kept for
+	// CapturedLogs when CaptureLogs was called first. It is set once per process: SetLogger is not safe to
+	// call concurrently (tests start control planes in parallel).
 	setLoggerOnce.Do(func() {
-		if os.Getenv("IMAGEMODE_TEST_LOGS") != "" {
+		capture := captured.enabled()
+		switch {
+		case capture && os.Getenv("IMAGEMODE_TEST_LOGS") != "":
+			ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(io.MultiWriter(os.Stderr, &captured)))))
+		case capture:
+			ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(&captured))))
+		case os.Getenv("IMAGEMODE_TEST_LOGS") != "":
 			ctrllog.SetLogger(textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr))))
-		} else {
+		default:
 			ctrllog.SetLogger(logr.Discard())
 		}
 	})
@@ -108,9 +120,24 @@ func New(ctx context.Context, opts Options) (*ControlPlane, error) {
 		ControlPlaneStartTimeout: time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	// The API server's certificates live in a directory of ours, so that a restart (RestartAPIServer) keeps
+	// its serving CA and service-account keys: clients and kube-controller-manager reconnect as they would to
+	// a real one.
+	apiCertDir := filepath.Join(cp.WorkDir, "kube-apiserver")
+	if err := os.MkdirAll(apiCertDir, 0o700); err != nil {
+		cp.cleanupAfterFailedStart()
+		return nil, err
+	}
+	cp.env.ControlPlane.APIServer = &envtest.APIServer{CertDir: apiCertDir}
+	// etcd's data directory is ours too, so that RestartEtcd keeps the cluster's state.
+	cp.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(cp.WorkDir, "etcd")}
+	if err := os.MkdirAll(cp.env.ControlPlane.Etcd.DataDir, 0o700); err != nil {
+		cp.cleanupAfterFailedStart()
+		return nil, err
+	}
 	if opts.Output != nil {
-		cp.env.ControlPlane.Etcd = &envtest.Etcd{Out: opts.Output, Err: opts.Output}
-		cp.env.ControlPlane.APIServer = &envtest.APIServer{Out: opts.Output, Err: opts.Output}
+		cp.env.ControlPlane.Etcd.Out, cp.env.ControlPlane.Etcd.Err = opts.Output, opts.Output
+		cp.env.ControlPlane.APIServer.Out, cp.env.ControlPlane.APIServer.Err = opts.Output, opts.Output
 	}
 	if opts.Kubelets {
 		if err := cp.configureForKubelets(); err != nil {
@@ -179,6 +206,85 @@ func (cp *ControlPlane) UserConfig(name string, groups ...string) (*rest.Config,
 		return nil, fmt.Errorf("provisioning user %q: %w", name, err)
 	}
 	return user.Config(), nil
+}
+
+// StopAPIServer kills kube-apiserver alone (etcd and kube-controller-manager keep running), as a crash or
+// outage of the API server: a graceful stop with clients connected takes over a minute. StartAPIServer
+// starts it again on the same etcd, port and certificates.
+func (cp *ControlPlane) StopAPIServer() error {
+	api := cp.env.ControlPlane.APIServer
+	pid, err := childWithArg("--secure-port=" + api.SecureServing.Port)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing kube-apiserver (pid %d): %w", pid, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for { // reaped by envtest's waiter
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kube-apiserver (pid %d) did not go away", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The process is gone: Stop only clears envtest's state, once its waiter saw the exit (before that it
+	// signals the dead process and fails).
+	for {
+		err := api.Stop()
+		if err == nil || !errors.Is(err, os.ErrProcessDone) && !strings.Contains(err.Error(), "no such process") {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// childWithArg returns the pid of this process's child whose command line holds arg.
+func childWithArg(arg string) (int, error) {
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		return 0, err
+	}
+	me := strconv.Itoa(os.Getpid())
+	for _, d := range dirs {
+		stat, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != me {
+			continue
+		}
+		cmdline, err := os.ReadFile(d + "/cmdline")
+		if err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), arg) {
+			return strconv.Atoi(filepath.Base(d))
+		}
+	}
+	return 0, fmt.Errorf("no child process with %s", arg)
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer and waits until it is healthy.
+func (cp *ControlPlane) StartAPIServer() error {
+	return cp.env.ControlPlane.APIServer.Start()
+}
+
+// RestartEtcd stops etcd under the running API server and starts it again on the same address and data,
+// after down (the outage).
+func (cp *ControlPlane) RestartEtcd(down time.Duration) error {
+	etcd := cp.env.ControlPlane.Etcd
+	if err := etcd.Stop(); err != nil {
+		return fmt.Errorf("stopping etcd: %w", err)
+	}
+	time.Sleep(down)
+	if err := etcd.Start(); err != nil {
+		return fmt.Errorf("starting etcd again: %w", err)
+	}
+	return nil
 }
 
 // Stop stops kube-controller-manager, then kube-apiserver, then etcd (in that order, so the API server does

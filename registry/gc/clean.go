@@ -48,6 +48,7 @@ func (r Result) Done() bool { return r.Err == nil && (r.Deleted || r.Gone) }
 // Clean checks t.Image against inv and, when nothing uses it, inspects it (for its size) and deletes it by
 // digest.
 func (c *Cleaner) Clean(ctx context.Context, t Target, inv registry.Inventory) Result {
+	inv.ImageBuild = t.MachineOSBuild
 	if reasons := registry.InUse(t.Image, inv); len(reasons) > 0 {
 		return Result{InUseBy: reasons}
 	}

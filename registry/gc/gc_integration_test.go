@@ -197,6 +197,43 @@ func TestCollector(t *testing.T) {
 		assert.Equal(t, metav1.ConditionFalse, pruneCondition(t, e, mosc).Status)
 	})
 
+	t.Run("an image its build is pushing again is never deleted (issue 14 fault row 10)", func(t *testing.T) {
+		img := e.Push(t, "layered-f")[0]
+		b := e.CreateBuild(t, mosc, "layered-f", img, mcfgv1.MachineOSBuildSucceeded, now.Add(12*time.Minute))
+		waitFinalizer(t, e, b)
+		e.CreateNode(t, "worker-f", "worker", img) // keeps the image while its build is deleted: a tombstone waits
+		require.NoError(t, e.C.Delete(e.Ctx, b))
+		eventually(t, "build f gone", func() bool { return gone(e, b) })
+		ts := tombstone(e, img)
+		require.NoError(t, e.C.Get(e.Ctx, client.ObjectKeyFromObject(ts), ts))
+
+		// The rebuild (same inputs, same name) runs and pushes the identical image (the layer cache makes it
+		// so) but has not recorded the digest yet, when the node moves off the image and the collector
+		// looks again: the image being pushed stays.
+		again := e.CreateBuild(t, mosc, "layered-f", "", mcfgv1.MachineOSBuilding, now)
+		assert.Equal(t, img, e.Push(t, "layered-f")[0], "the same image pushed again")
+		node := &corev1.Node{}
+		require.NoError(t, e.C.Get(e.Ctx, client.ObjectKey{Name: "worker-f"}, node))
+		node.Annotations[wellknown.CurrentImageAnnotation] = images[2]
+		node.Annotations[wellknown.DesiredImageAnnotation] = images[2]
+		require.NoError(t, e.C.Update(e.Ctx, node))
+		for range 30 { // 3 s: the collector reacts to a node change within milliseconds
+			require.True(t, e.Exists(t, img), "the image the running build pushes was deleted")
+			time.Sleep(100 * time.Millisecond)
+		}
+		require.False(t, gone(e, ts), "the deletion waits")
+
+		// The rebuild fails without recording the image: nothing uses it any more, it goes.
+		require.NoError(t, e.C.Get(e.Ctx, client.ObjectKeyFromObject(again), again))
+		end := metav1.Now()
+		again.Status.Conditions = []metav1.Condition{{Type: string(mcfgv1.MachineOSBuildFailed), Status: metav1.ConditionTrue,
+			Reason: "Failed", Message: "Build Failed", LastTransitionTime: end}}
+		again.Status.BuildEnd = &end
+		require.NoError(t, e.C.Status().Update(e.Ctx, again))
+		eventually(t, "tombstone of f removed", func() bool { return gone(e, ts) })
+		assert.False(t, e.Exists(t, img))
+	})
+
 	t.Run("retention keeps the current build and the newest N", func(t *testing.T) {
 		const rmosc = "retained"
 		e.CreateMOSC(t, rmosc, "retained", map[string]string{wellknown.RetainBuildsAnnotation: "3"})

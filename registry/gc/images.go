@@ -119,6 +119,7 @@ func Plan(inv registry.Inventory, tombstones []corev1.ConfigMap, tags []TagCandi
 			continue
 		}
 		ti := inv
+		ti.ImageBuild = t.MachineOSBuild
 		for _, b := range inv.MachineOSBuilds {
 			if b.Name == t.MachineOSBuild && !b.DeletionTimestamp.IsZero() {
 				ti.ExcludeBuild = b.Name

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/imagemode/imagemode/internal/wellknown"
+	"github.com/imagemode/imagemode/machineos/osbuild"
 )
 
 // TombstoneReconciler retries the deletion of the images recorded in tombstones: when something that can
@@ -100,7 +101,8 @@ func (r *TombstoneReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}))).
 		Watches(&mcfgv1.MachineOSBuild{}, all, builder.WithPredicates(imageRefChanged(func(o client.Object) []string {
 			b := o.(*mcfgv1.MachineOSBuild)
-			return []string{string(b.Status.DigestedImagePushSpec), fmt.Sprint(!b.DeletionTimestamp.IsZero())}
+			// A build that finishes no longer protects the image it was building again (registry.Inventory.ImageBuild).
+			return []string{string(b.Status.DigestedImagePushSpec), fmt.Sprint(!b.DeletionTimestamp.IsZero()), fmt.Sprint(osbuild.StateOf(b).IsTerminal())}
 		}))).
 		Watches(&mcfgv1.MachineConfig{}, all, builder.WithPredicates(imageRefChanged(func(o client.Object) []string {
 			return []string{o.(*mcfgv1.MachineConfig).Spec.OSImageURL}

@@ -211,6 +211,27 @@ func (r *Registry) Stop() error {
 	return err
 }
 
+// Restart starts a stopped registry again at the same address, with the same certificates, account and
+// images (its configuration is kept in its directory); it is a no-op for a running one.
+func (r *Registry) Restart(ctx context.Context) error {
+	if r.proc != nil {
+		return nil
+	}
+	bin, err := exec.LookPath(Binary)
+	if err != nil {
+		return err
+	}
+	if r.proc, err = childproc.Start(bin, []string{"serve", filepath.Join(r.Dir, "config.yml")},
+		filepath.Join(r.Dir, "registry.log"), nil); err != nil {
+		return err
+	}
+	if err := r.waitReady(ctx, 30*time.Second); err != nil {
+		_ = r.Stop()
+		return err
+	}
+	return nil
+}
+
 // CertPool returns a pool holding the registry's CA.
 func (r *Registry) CertPool() (*x509.CertPool, error) {
 	pem, err := os.ReadFile(filepath.Join(r.CertDir, "ca.crt"))

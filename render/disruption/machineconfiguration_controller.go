@@ -3,9 +3,12 @@ package disruption
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	opv1 "github.com/openshift/api/operator/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -30,13 +33,23 @@ func (r *PolicyStatusReconciler) Reconcile(ctx context.Context, req reconcile.Re
 	if err := r.Client.Get(ctx, req.NamespacedName, mc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	want := opv1.NodeDisruptionPolicyStatus{ClusterPolicies: MergeClusterPolicies(mc.Spec.NodeDisruptionPolicy)}
-	if equality.Semantic.DeepEqual(mc.Status.NodeDisruptionPolicyStatus, want) && mc.Status.ObservedGeneration == mc.Generation {
+	// File policies no file can match are refused (left out of the status the daemons read) and reported.
+	want := opv1.NodeDisruptionPolicyStatus{ClusterPolicies: MergeClusterPolicies(ValidFilePolicies(mc.Spec.NodeDisruptionPolicy))}
+	cond := metav1.Condition{Type: ConditionPolicyDegraded, Status: metav1.ConditionFalse, Reason: ReasonPoliciesValid,
+		Message: "every node disruption policy is in effect", ObservedGeneration: mc.Generation}
+	if invalid := InvalidFilePolicies(mc.Spec.NodeDisruptionPolicy); len(invalid) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonInvalidPolicy
+		cond.Message = fmt.Sprintf("MachineConfiguration %s: ignoring %d node disruption policies: %s", mc.Name, len(invalid), strings.Join(invalid, "; "))
+	}
+	old := apimeta.FindStatusCondition(mc.Status.Conditions, ConditionPolicyDegraded)
+	sameCond := old != nil && old.Status == cond.Status && old.Reason == cond.Reason && old.Message == cond.Message && old.ObservedGeneration == cond.ObservedGeneration
+	if equality.Semantic.DeepEqual(mc.Status.NodeDisruptionPolicyStatus, want) && mc.Status.ObservedGeneration == mc.Generation && sameCond {
 		return ctrl.Result{}, nil
 	}
 	before := mc.DeepCopy()
 	mc.Status.NodeDisruptionPolicyStatus = want
 	mc.Status.ObservedGeneration = mc.Generation
+	apimeta.SetStatusCondition(&mc.Status.Conditions, cond)
 	if err := r.Client.Status().Patch(ctx, mc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return ctrl.Result{}, fmt.Errorf("writing node disruption policy status of machineconfiguration %s: %w", mc.Name, err)
 	}

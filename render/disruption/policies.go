@@ -1,7 +1,10 @@
 package disruption
 
 import (
+	"fmt"
+	"path"
 	"slices"
+	"strings"
 
 	opv1 "github.com/openshift/api/operator/v1"
 )
@@ -135,6 +138,50 @@ func convertActions(in []opv1.NodeDisruptionPolicySpecAction) []opv1.NodeDisrupt
 			s.Restart = &opv1.RestartService{ServiceName: a.Restart.ServiceName}
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+// ConditionPolicyDegraded is the MachineConfiguration condition that reports node disruption policies the
+// controller refused (reason ReasonInvalidPolicy) or none (reason ReasonPoliciesValid).
+const (
+	ConditionPolicyDegraded = "NodeDisruptionPolicyDegraded"
+	ReasonInvalidPolicy     = "InvalidNodeDisruptionPolicy"
+	ReasonPoliciesValid     = "AsExpected"
+)
+
+// InvalidFilePolicies returns, for each file policy whose path no MachineConfig file can have — not
+// absolute, or with a ".." element — the field and why, in spec order. (Trailing or repeated slashes are
+// fine: policy paths are matched cleaned, as the reference does.) The API server's schema checks unit names
+// and actions; it accepts any path.
+func InvalidFilePolicies(spec opv1.NodeDisruptionPolicyConfig) []string {
+	var out []string
+	for i, f := range spec.Files {
+		if why := invalidPolicyPath(f.Path); why != "" {
+			out = append(out, fmt.Sprintf("spec.nodeDisruptionPolicy.files[%d].path %q: %s", i, f.Path, why))
+		}
+	}
+	return out
+}
+
+func invalidPolicyPath(p string) string {
+	switch {
+	case !path.IsAbs(p):
+		return "must be an absolute path"
+	case slices.Contains(strings.Split(p, "/"), ".."):
+		return `must not contain ".."`
+	}
+	return ""
+}
+
+// ValidFilePolicies returns spec without the file policies InvalidFilePolicies reports.
+func ValidFilePolicies(spec opv1.NodeDisruptionPolicyConfig) opv1.NodeDisruptionPolicyConfig {
+	out := spec
+	out.Files = nil
+	for _, f := range spec.Files {
+		if invalidPolicyPath(f.Path) == "" {
+			out.Files = append(out.Files, f)
+		}
 	}
 	return out
 }

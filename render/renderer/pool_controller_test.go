@@ -82,6 +82,23 @@ func TestRenderControllerOnAPIServer(t *testing.T) {
 	require.NoError(t, c.Delete(ctx, &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: "50-setuid"}}))
 	assert.Equal(t, ReasonRendered, waitCondition(ctx, t, c, "worker", corev1.ConditionFalse).Reason)
 
+	// An empty or unknown Ignition version (issue 14's bad input): RenderDegraded names the config and the
+	// version; the pool keeps its rendered config.
+	for _, bad := range []struct{ name, ign, want string }{
+		{"50-no-version", `{"ignition":{"version":""}}`, `unsupported Ignition version ""`},
+		{"50-unknown-version", `{"ignition":{"version":"9.9.0"}}`, "unsupported Ignition version 9.9.0 (want 2.x or 3.0–3.5)"},
+	} {
+		require.NoError(t, c.Create(ctx, config(bad.name, "worker", bad.ign)))
+		cond := waitCondition(ctx, t, c, "worker", corev1.ConditionTrue)
+		assert.Equal(t, ReasonInvalidMachineConfig, cond.Reason, bad.name)
+		assert.Contains(t, cond.Message, `machineconfig "`+bad.name+`"`)
+		assert.Contains(t, cond.Message, bad.want)
+		require.NoError(t, c.Get(ctx, types.NamespacedName{Name: "worker"}, p))
+		assert.Equal(t, first, p.Spec.Configuration.Name)
+		require.NoError(t, c.Delete(ctx, &mcfgv1.MachineConfig{ObjectMeta: metav1.ObjectMeta{Name: bad.name}}))
+		waitCondition(ctx, t, c, "worker", corev1.ConditionFalse)
+	}
+
 	// An unreconcilable config: refused naming it.
 	require.NoError(t, c.Create(ctx, config("60-users", "worker", `{"ignition":{"version":"3.2.0"},"passwd":{"users":[{"name":"alice","sshAuthorizedKeys":["k"]}]}}`)))
 	cond = waitCondition(ctx, t, c, "worker", corev1.ConditionTrue)
