@@ -8,12 +8,13 @@ import (
 
 var _ daemon.CommandHost = (*Host)(nil)
 
-// Commands runs commands on the simulated host: chrooted into its root, so they see the booted image's
-// /usr and the host's /etc (the test base image is busybox: sh and its applets are there).
-func (h *Host) Commands() daemon.CommandRunner { return chrootRunner{root: h.path(rootDir)} }
+// Commands runs commands on the simulated host: chrooted into its root as it is when each command runs (on an
+// OSTree host, the booted deployment), so they see the booted image's /usr and the host's /etc (the test base
+// image is busybox: sh and its applets are there).
+func (h *Host) Commands() daemon.CommandRunner { return chrootRunner{h: h} }
 
-type chrootRunner struct{ root string }
+type chrootRunner struct{ h *Host }
 
 func (r chrootRunner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	return daemon.ExecRunner{}.Run(ctx, "chroot", append([]string{r.root, name}, args...)...)
+	return daemon.ExecRunner{}.Run(ctx, "chroot", append([]string{string(r.h.Root()), name}, args...)...)
 }
