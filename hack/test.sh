@@ -6,7 +6,7 @@
 #     packages run under -race instead of a second plain run, in one `go test`, at the same time as the
 #     plain `go test` of the rest (the tests mostly wait on control planes, pods and back-offs);
 #   - every native fuzz target for a short fixed time (hack/fuzz.sh; FUZZTIME, 3s each here, one fuzz
-#     worker; FUZZTIME=0 skips it), at the same time as the tests, its output shown after theirs;
+#     worker; FUZZTIME=0 skips it), after the tests;
 #   - the goroutine-leak checks, which run in the test packages' TestMain (internal/leakcheck).
 # Extra arguments go to `go test` (e.g. -short, -run X -v). Package patterns among them (./pkg/...) narrow
 # the run to those packages (each still under -race when it is in RACE_PACKAGES), and fuzzing is skipped.
@@ -60,20 +60,15 @@ if [ -n "${plain// /}" ]; then
 	go test "${common[@]}" "${flags[@]}" $plain &
 	pids+=($!) names+=("go test (the other packages)")
 fi
-fuzzlog=$(mktemp)
-trap 'rm -f "$fuzzlog"' EXIT
-if $fuzz; then
-	FUZZTIME=$FUZZTIME FUZZ_PARALLEL=${FUZZ_PARALLEL:-1} hack/fuzz.sh >"$fuzzlog" 2>&1 &
-	fuzzpid=$!
-fi
 failed=()
 for i in "${!pids[@]}"; do
 	wait "${pids[$i]}" || failed+=("${names[$i]}")
 done
 echo "tests done in $(( $(date +%s) - t0 ))s"
+# Fuzzing follows the tests rather than running beside them: on 2 cores it starved the integration tests'
+# waits past their deadlines.
 if $fuzz; then
-	wait "$fuzzpid" || failed+=("hack/fuzz.sh")
-	grep -v '^fuzz: elapsed' "$fuzzlog" || true
+	FUZZTIME=$FUZZTIME FUZZ_PARALLEL=${FUZZ_PARALLEL:-1} hack/fuzz.sh 2>&1 | grep -v '^fuzz: elapsed' || failed+=("hack/fuzz.sh")
 fi
 if [ ${#failed[@]} -gt 0 ]; then
 	printf 'failed: %s\n' "${failed[@]}"

@@ -66,12 +66,13 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	// The integration tests wait mostly (Job back-offs, pods, pushes), each on its own control plane: run
-	// them all at once unless -parallel says otherwise, so the package takes as long as its longest test.
+	// four at once unless -parallel says otherwise (more, each with its own API server, etcd, KCM and
+	// builds, starved the 2 cores past the tests' deadlines).
 	flag.Parse()
 	parallelSet := false
 	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
 	if !parallelSet {
-		_ = flag.Set("test.parallel", "8")
+		_ = flag.Set("test.parallel", "4")
 	}
 	os.Exit(m.Run())
 }
