@@ -18,6 +18,15 @@ t0=$(date +%s)
 hack/install-deps.sh
 KUBEBUILDER_ASSETS=$(hack/setup-kube-assets.sh)
 export KUBEBUILDER_ASSETS
+# The real node runtime (containerd, runc, kubelet, kube-scheduler; hack/setup-node-runtime.sh, cached per
+# machine): the kubelet tests (build Jobs, the controller Deployment and the daemon DaemonSet run by real
+# kubelets) run with it. IMAGEMODE_KUBELET=0 skips them, and the set-up, on a machine that cannot run a kubelet.
+if [ "${IMAGEMODE_KUBELET:-1}" != 0 ]; then
+	IMAGEMODE_NODE_RUNTIME=$(hack/setup-node-runtime.sh)
+	export IMAGEMODE_NODE_RUNTIME IMAGEMODE_KUBELET=1
+else
+	unset IMAGEMODE_KUBELET
+fi
 echo "setup done in $(( $(date +%s) - t0 ))s (control-plane binaries: $KUBEBUILDER_ASSETS)"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './hack/*'))
 if [ -n "$unformatted" ]; then echo "gofmt needed on:"; echo "$unformatted"; exit 1; fi
