@@ -225,19 +225,8 @@ func (h *Host) Calls() []string {
 	return slices.Clone(s.Calls)
 }
 
-// read returns the current state.
-func (h *Host) read() (*state, error) {
-	unlock, err := lockDir(h.dir)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return loadState(h.dir)
-}
-
-// update runs fn on the current state under the lock and saves what it changed. When fn fails, only the
-// calls it logged are kept: its other changes are dropped.
-func (h *Host) update(fn func(s *state) error) error {
+// locked runs fn on the current state under the lock, without saving.
+func (h *Host) locked(fn func(s *state) error) error {
 	unlock, err := lockDir(h.dir)
 	if err != nil {
 		return err
@@ -247,23 +236,38 @@ func (h *Host) update(fn func(s *state) error) error {
 	if err != nil {
 		return err
 	}
-	n := len(s.Calls)
-	if ferr := fn(s); ferr != nil {
-		calls := s.Calls[n:]
-		if len(calls) == 0 {
-			return ferr
+	return fn(s)
+}
+
+// read returns the current state.
+func (h *Host) read() (*state, error) {
+	var out *state
+	err := h.locked(func(s *state) error { out = s; return nil })
+	return out, err
+}
+
+// update runs fn on the current state under the lock and saves what it changed. When fn fails, only the
+// calls it logged are kept: its other changes are dropped.
+func (h *Host) update(fn func(s *state) error) error {
+	return h.locked(func(s *state) error {
+		n := len(s.Calls)
+		if ferr := fn(s); ferr != nil {
+			calls := s.Calls[n:]
+			if len(calls) == 0 {
+				return ferr
+			}
+			fresh, err := loadState(h.dir)
+			if err != nil {
+				return errors.Join(ferr, err)
+			}
+			fresh.Calls = append(fresh.Calls, calls...)
+			return errors.Join(ferr, saveState(h.dir, fresh))
 		}
-		fresh, err := loadState(h.dir)
-		if err != nil {
-			return errors.Join(ferr, err)
+		if err := saveState(h.dir, s); err != nil {
+			return err
 		}
-		fresh.Calls = append(fresh.Calls, calls...)
-		return errors.Join(ferr, saveState(h.dir, fresh))
-	}
-	if err := saveState(h.dir, s); err != nil {
-		return err
-	}
-	return h.removeUnusedContent(s)
+		return h.removeUnusedContent(s)
+	})
 }
 
 // Boot reboots the host: the staged deployment, if any, becomes the booted one (the booted one becomes the
@@ -271,16 +275,10 @@ func (h *Host) update(fn func(s *state) error) error {
 // root's (see mergeEtc); top-level entries of the image the root lacks (bin, lib, … links) are created;
 // /var is untouched. /run is emptied, the boot id renewed and a pending reboot cleared. With nothing staged
 // it is a plain reboot.
-func (h *Host) Boot() error {
-	unlock, err := lockDir(h.dir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	s, err := loadState(h.dir)
-	if err != nil {
-		return err
-	}
+func (h *Host) Boot() error { return h.locked(h.boot) }
+
+// boot is Boot on the state s, under the lock.
+func (h *Host) boot(s *state) error {
 	if h.sys != nil {
 		// Recorded first: a host opened again after a crash in the middle finishes the boot (New), as a
 		// machine that lost power while shutting down boots its default entry when it comes back.
@@ -318,10 +316,11 @@ func (h *Host) Boot() error {
 			return fmt.Errorf("booting: clearing /run: %w", err)
 		}
 	}
-	if s.BootID, err = newBootID(); err != nil {
+	id, err := newBootID()
+	if err != nil {
 		return err
 	}
-	s.RebootPending, s.RebootReason = false, ""
+	s.BootID, s.RebootPending, s.RebootReason = id, false, ""
 	if err := saveState(h.dir, s); err != nil {
 		return err
 	}

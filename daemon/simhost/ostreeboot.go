@@ -192,20 +192,6 @@ func (h *Host) bootedName() string {
 	return s.OSTreeBooted
 }
 
-// locked runs fn on the current state under the lock, without saving.
-func (h *Host) locked(fn func(s *state) error) error {
-	unlock, err := lockDir(h.dir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	s, err := loadState(h.dir)
-	if err != nil {
-		return err
-	}
-	return fn(s)
-}
-
 // Pulls returns how many images the host pulled from a registry.
 func (h *Host) Pulls() int {
 	s, err := h.read()
